@@ -1,0 +1,9 @@
+// The config schema registry.
+#include "vimo/core/schemas.h"
+
+namespace vimo::core {
+std::map<std::string, SchemaCheck>& schema_registry() {
+  static std::map<std::string, SchemaCheck> r;
+  return r;
+}
+}  // namespace vimo::core
