@@ -49,6 +49,8 @@ fi
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/vimo/ccache}"
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-10G}"
+# Paths under the clone are hashed relative to it, so another clone of the same sources hits the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   say "configuring $BUILD (Release)"
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIMO_PYTHON="$VENV/bin/python" >/dev/null \

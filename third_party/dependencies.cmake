@@ -22,3 +22,7 @@ endif()
 set(CMAKE_BUILD_RPATH_USE_ORIGIN ON)
 # Note: Debian's spdlog (1.10, built on fmt 9) does not compile next to the fmt 12 headers that the
 # torch wheel puts on the include path, so vimo logs through its own small logger (core/log.h).
+# libtorch.so exports its own copy of std::filesystem (from a static libstdc++fs) that crashes
+# (e.g. in remove_all) when it preempts libstdc++'s. Listing libstdc++ first among the needed
+# libraries makes the dynamic linker resolve those symbols to the system libstdc++.
+target_link_options(vimo_deps INTERFACE "LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
