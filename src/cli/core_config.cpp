@@ -36,10 +36,11 @@ Registrar reg(0, [](CLI::App& app) {
     int bad = 0;
     for (const auto& f : opts->files) {
       try {
+        const auto source = core::ConfigSource::from_files({f});  // YAML errors first
         const std::string schema = opts->schema.empty() ? infer_schema(f) : opts->schema;
         auto it = core::schema_registry().find(schema);
         if (it == core::schema_registry().end()) throw Error("unknown schema '" + schema + "'");
-        const std::string resolved = it->second(core::ConfigSource::from_files({f}));
+        const std::string resolved = it->second(source);
         std::cout << "ok    " << f << " (" << schema << ")\n";
         if (opts->print) std::cout << resolved;
       } catch (const Error& e) {

@@ -1,4 +1,5 @@
-// `vimo tensors show FILE`: names, dtypes, shapes and sizes in a safetensors or .npy file.
+// `vimo tensors show FILE` (names, dtypes, shapes, sizes) and `vimo tensors convert IN OUT`
+// (between .npy and .safetensors).
 #include <cstdio>
 #include <iostream>
 
@@ -49,6 +50,12 @@ Registrar reg(5, [](CLI::App& app) {
     for (const auto& [k, v] : st.metadata()) std::printf("metadata %s = %s\n", k.c_str(), v.c_str());
     std::printf("%zu tensors, %s\n", st.names().size(), human(total).c_str());
   });
+  auto conv = std::make_shared<core::ConvertOptions>();
+  auto* cv = g->add_subcommand("convert", "convert between .npy and .safetensors (or rewrite a safetensors file)");
+  cv->add_option("input", conv->input, "input .npy or .safetensors")->required()->check(CLI::ExistingFile);
+  cv->add_option("output", conv->output, "output .npy or .safetensors")->required();
+  cv->add_option("--name", conv->name, "tensor name: the one to extract, or the name given to an .npy's tensor");
+  cv->callback([conv] { core::convert_tensor_file(*conv); });
 });
 
 }  // namespace

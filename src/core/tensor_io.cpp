@@ -251,4 +251,34 @@ void save_npy(const std::string& path, const torch::Tensor& t0) {
   write_file_atomic(path, out);
 }
 
+static bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+void convert_tensor_file(const ConvertOptions& o) {
+  const bool in_npy = ends_with(o.input, ".npy"), out_npy = ends_with(o.output, ".npy");
+  if (!out_npy && !ends_with(o.output, ".safetensors"))
+    throw Error("output '" + o.output + "' must end in .npy or .safetensors");
+  if (in_npy) {
+    auto t = load_npy(o.input);
+    if (out_npy) save_npy(o.output, t);
+    else save_safetensors(o.output, {{o.name.empty() ? "tensor" : o.name, t}});
+    return;
+  }
+  auto st = SafeTensors::open(o.input);
+  if (out_npy) {
+    std::string name = o.name;
+    if (name.empty()) {
+      if (st.names().size() != 1)
+        throw Error("'" + o.input + "' holds " + std::to_string(st.names().size()) + " tensors; choose one with --name");
+      name = st.names()[0];
+    }
+    save_npy(o.output, st.get(name));
+    return;
+  }
+  NamedTensors all;
+  for (const auto& n : st.names()) all.emplace_back(n, st.get(n));
+  save_safetensors(o.output, all, st.metadata());
+}
+
 }  // namespace vimo::core

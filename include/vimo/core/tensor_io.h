@@ -54,4 +54,11 @@ std::string safetensors_dtype_name(torch::ScalarType t);
 torch::Tensor load_npy(const std::string& path);
 void save_npy(const std::string& path, const torch::Tensor& t);
 
+// `vimo tensors convert`: .npy -> .safetensors (one tensor named `name`, default "tensor"),
+// .safetensors -> .npy (the tensor `name`, or the only one), .safetensors -> .safetensors (rewrite).
+struct ConvertOptions {
+  std::string input, output, name;
+};
+void convert_tensor_file(const ConvertOptions& o);
+
 }  // namespace vimo::core
