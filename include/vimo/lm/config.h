@@ -1,0 +1,148 @@
+// Llama hyper-parameters read from and written to a Hugging Face `config.json` (same field names),
+// and the typed YAML config (schema "lm") that builds or loads a model, LoRA and sampling settings.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vimo/core/config.h"
+#include "vimo/core/run.h"
+
+namespace vimo::lm {
+
+// The subset of transformers' LlamaConfig that changes the computation, plus token ids.
+struct LlamaConfig {
+  std::string model_type = "llama";
+  int64_t vocab_size = 32000;
+  int64_t hidden_size = 4096;
+  int64_t intermediate_size = 11008;
+  int64_t num_hidden_layers = 32;
+  int64_t num_attention_heads = 32;
+  int64_t num_key_value_heads = 32;
+  int64_t head_dim = 128;
+  int64_t max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  std::string rope_type = "default";  // default | linear | llama3
+  double rope_factor = 1.0;
+  double low_freq_factor = 1.0;       // llama3 only
+  double high_freq_factor = 4.0;      // llama3 only
+  int64_t original_max_position_embeddings = 8192;  // llama3 only
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;
+  bool mlp_bias = false;
+  std::string torch_dtype = "float32";  // float32 | float16 | bfloat16
+  std::optional<int64_t> bos_token_id, pad_token_id;
+  std::vector<int64_t> eos_token_id;
+  nlohmann::json extra = nlohmann::json::object();  // fields vimo ignores, kept for the round trip
+
+  // `context` names the file for error messages. Unsupported model types, activations and rope types
+  // are errors; old (`rope_scaling`) and new (`rope_parameters`) layouts are both read.
+  static LlamaConfig from_json(const nlohmann::json& j, const std::string& context);
+  static LlamaConfig load(const std::string& config_json_path);
+  nlohmann::json to_json() const;
+  void validate(const std::string& context) const;
+  int64_t num_parameters() const;
+};
+
+torch::ScalarType dtype_from_name(const std::string& name, const std::string& context);  // "bfloat16"/"bf16"...
+std::string dtype_name(torch::ScalarType t);  // HF spelling: "float32", "bfloat16", "float16"
+
+// ---- YAML config (schema "lm") ----
+struct LmModelSection {
+  std::string pretrained;  // HF directory; empty = build from the keys below with random weights
+  int64_t vocab_size = 512;
+  int64_t hidden_size = 128;
+  int64_t intermediate_size = 344;
+  int64_t num_layers = 4;
+  int64_t num_heads = 4;
+  int64_t num_kv_heads = 2;
+  int64_t max_position = 1024;
+  double rope_theta = 10000.0;
+  std::string rope_type = "default";
+  double rope_factor = 1.0;
+  bool tie_embeddings = true;
+  std::string dtype = "float32";
+  double init_std = 0.02;
+  template <class V> void visit(V& v) {
+    v.key("pretrained", pretrained, "HF Llama directory (config.json + safetensors); empty = from scratch");
+    v.key("vocab_size", vocab_size, "vocabulary size when built from scratch", core::opt().min(2).architecture());
+    v.key("hidden_size", hidden_size, "model width", core::opt().min(8).architecture());
+    v.key("intermediate_size", intermediate_size, "SwiGLU hidden width", core::opt().min(8).architecture());
+    v.key("num_layers", num_layers, "decoder layers", core::opt().min(1).architecture());
+    v.key("num_heads", num_heads, "attention heads", core::opt().min(1).architecture());
+    v.key("num_kv_heads", num_kv_heads, "key/value heads (grouped-query attention)", core::opt().min(1).architecture());
+    v.key("max_position", max_position, "longest sequence", core::opt().min(16).architecture());
+    v.key("rope_theta", rope_theta, "RoPE base", core::opt().min(1).architecture());
+    v.key("rope_type", rope_type, "RoPE scaling", core::opt().one_of({"default", "linear", "llama3"}).architecture());
+    v.key("rope_factor", rope_factor, "RoPE scaling factor (linear, llama3)", core::opt().min(1).architecture());
+    v.key("tie_embeddings", tie_embeddings, "output head shares the embedding matrix", core::opt().architecture());
+    v.key("dtype", dtype, "weights dtype", core::opt().one_of({"float32", "bfloat16", "float16"}));
+    v.key("init_std", init_std, "std of the random initial weights (from scratch)", core::opt().min(0));
+  }
+  LlamaConfig to_llama() const;  // from-scratch architecture
+};
+
+struct LmVocabSection {
+  int64_t size = 0;  // 0 = keep the model's vocabulary
+  double init_noise = 0.02;
+  template <class V> void visit(V& v) {
+    v.key("size", size, "unified vocabulary size (text + special + motion); 0 keeps the model's", core::opt().min(0).architecture());
+    v.key("init_noise", init_noise, "new rows = mean + init_noise * per-dimension std * N(0,1)", core::opt().min(0));
+  }
+};
+
+struct LmLoraSection {
+  bool enabled = false;
+  int64_t rank = 8;
+  double alpha = 16;
+  double dropout = 0.05;
+  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  bool freeze_base = true;
+  template <class V> void visit(V& v) {
+    v.key("enabled", enabled, "train LoRA adapters instead of the full model");
+    v.key("rank", rank, "LoRA rank r", core::opt().min(1).max(4096));
+    v.key("alpha", alpha, "LoRA alpha (scaling = alpha / r)", core::opt().min(0));
+    v.key("dropout", dropout, "dropout on the LoRA input", core::opt().min(0).max(1));
+    v.key("targets", targets, "projections: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj");
+    v.key("freeze_base", freeze_base, "freeze base weights (new vocabulary rows stay trainable)");
+  }
+};
+
+struct LmGenerateSection {
+  int64_t max_new = 256;
+  bool greedy = false;
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  double repetition_penalty = 1.0;
+  template <class V> void visit(V& v) {
+    v.key("max_new", max_new, "most new tokens per sequence", core::opt().min(1));
+    v.key("greedy", greedy, "argmax decoding (ignores temperature/top_k/top_p)");
+    v.key("temperature", temperature, "sampling temperature", core::opt().min(1e-6));
+    v.key("top_k", top_k, "keep the k most likely tokens; 0 = off", core::opt().min(0));
+    v.key("top_p", top_p, "nucleus sampling mass; 1 = off", core::opt().min(0).max(1));
+    v.key("repetition_penalty", repetition_penalty, "HF-style penalty on tokens already present; 1 = off", core::opt().min(1e-6));
+  }
+};
+
+struct LmConfig {
+  core::RunSection run;
+  LmModelSection model;
+  LmVocabSection vocab;
+  LmLoraSection lora;
+  LmGenerateSection generate;
+  template <class V> void visit(V& v) {
+    v.section("run", run);
+    v.section("model", model);
+    v.section("vocab", vocab);
+    v.section("lora", lora);
+    v.section("generate", generate);
+  }
+};
+
+}  // namespace vimo::lm

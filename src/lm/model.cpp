@@ -1,0 +1,376 @@
+// Llama decoder forward pass: projections with LoRA, RMSNorm, RoPE, grouped-query SDPA attention,
+// the KV cache and vocabulary resizing.
+#include "vimo/lm/model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "vimo/core/error.h"
+
+namespace vimo::lm {
+namespace {
+torch::Tensor rotate_half(const torch::Tensor& x) {  // [.., D] -> [-x2, x1]
+  const int64_t h = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+bool is_adapter_or_tail(const std::string& name) {
+  return name.find("lora_") != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".tail");
+}
+}  // namespace
+
+// ---- Proj ----
+ProjImpl::ProjImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o) {
+  weight = register_parameter("weight", torch::empty({out, in}, o));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}, o));
+}
+
+torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
+  auto y = bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+  if (!has_lora() || merged) return y;
+  auto h = x.to(lora_A->weight.scalar_type());
+  if (dropout > 0 && is_training()) h = at::dropout(h, dropout, true);
+  return y + (at::linear(at::linear(h, lora_A->weight), lora_B->weight) * scaling).to(y.scalar_type());
+}
+
+void ProjImpl::add_lora(int64_t r, double alpha, double drop, bool rslora) {
+  VIMO_CHECK(!has_lora(), "a LoRA adapter is already attached to this projection");
+  const int64_t in = weight.size(1), out = weight.size(0);
+  // Adapters of half-precision bases are kept in float32 (as PEFT does) so small updates survive.
+  auto o = weight.options().requires_grad(false);
+  if (weight.scalar_type() != torch::kFloat64) o = o.dtype(torch::kFloat32);
+  // PEFT's default: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  lora_A = register_module("lora_A", LoraPart(torch::empty({r, in}, o).uniform_(-bound, bound).requires_grad_(true)));
+  lora_B = register_module("lora_B", LoraPart(torch::zeros({out, r}, o).requires_grad_(true)));
+  rank = r;
+  scaling = rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+  dropout = drop;
+}
+
+void ProjImpl::merge() {
+  if (!has_lora() || merged) return;
+  torch::NoGradGuard g;
+  weight.add_((lora_B->weight.mm(lora_A->weight) * scaling).to(weight.scalar_type()));
+  merged = true;
+}
+
+void ProjImpl::unmerge() {
+  if (!has_lora() || !merged) return;
+  torch::NoGradGuard g;
+  weight.sub_((lora_B->weight.mm(lora_A->weight) * scaling).to(weight.scalar_type()));
+  merged = false;
+}
+
+// ---- Embedding ----
+EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim, const torch::TensorOptions& o) {
+  weight = register_parameter("weight", torch::empty({vocab, dim}, o));
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  if (!tail.defined() || tail.size(0) == 0) return at::embedding(weight, ids);
+  const int64_t v0 = weight.size(0);
+  auto base = at::embedding(weight, ids.clamp_max(v0 - 1));
+  auto ext = at::embedding(tail, (ids - v0).clamp_min(0));
+  return torch::where(ids.ge(v0).unsqueeze(-1), ext, base);
+}
+
+torch::Tensor EmbeddingImpl::project(const torch::Tensor& x) {
+  if (!tail.defined() || tail.size(0) == 0) return at::linear(x, weight);
+  return torch::cat({at::linear(x, weight), at::linear(x, tail)}, -1);
+}
+
+torch::Tensor EmbeddingImpl::full() const {
+  if (!tail.defined() || tail.size(0) == 0) return weight;
+  return torch::cat({weight, tail}, 0);
+}
+
+void EmbeddingImpl::set_tail(torch::Tensor t) {
+  if (!tail.defined()) {
+    tail = register_parameter("tail", t, /*requires_grad=*/true);
+  } else {
+    torch::NoGradGuard g;
+    tail.set_data(t);
+    tail.requires_grad_(true);
+  }
+}
+
+void EmbeddingImpl::fold_tail() {
+  if (!tail.defined() || tail.size(0) == 0) return;
+  torch::NoGradGuard g;
+  auto merged = torch::cat({weight.detach(), tail.detach()}, 0);
+  weight.set_data(merged);
+  tail.set_data(torch::empty({0, weight.size(1)}, weight.options()));
+  tail.requires_grad_(false);
+}
+
+// ---- RmsNorm ----
+RmsNormImpl::RmsNormImpl(int64_t dim, double e, const torch::TensorOptions& o) : eps(e) {
+  weight = register_parameter("weight", torch::empty({dim}, o));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  // Normalize in float32 and cast back before the gain, as transformers' LlamaRMSNorm does.
+  auto y = at::rms_norm(x.to(torch::kFloat32), {x.size(-1)}, std::nullopt, eps);
+  return weight * y.to(x.scalar_type());
+}
+
+// ---- Attention / MLP / layer ----
+AttentionImpl::AttentionImpl(const LlamaConfig& c, const torch::TensorOptions& o)
+    : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+  q_proj = register_module("q_proj", Proj(c.hidden_size, heads * head_dim, c.attention_bias, o));
+  k_proj = register_module("k_proj", Proj(c.hidden_size, kv_heads * head_dim, c.attention_bias, o));
+  v_proj = register_module("v_proj", Proj(c.hidden_size, kv_heads * head_dim, c.attention_bias, o));
+  o_proj = register_module("o_proj", Proj(heads * head_dim, c.hidden_size, c.attention_bias, o));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& mask, bool causal, KVCache* cache, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, heads, head_dim}).transpose(1, 2);  // [B, Hq, T, D]
+  auto k = k_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B, Hkv, T, D]
+  auto v = v_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (cache) {
+    const int64_t past = cache->length;
+    cache->k[layer].narrow(2, past, T).copy_(k);
+    cache->v[layer].narrow(2, past, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, past + T);
+    v = cache->v[layer].narrow(2, 0, past + T);
+  }
+  if (kv_heads != heads) {  // grouped-query attention: each key/value head serves heads/kv_heads queries
+    const int64_t Tk = k.size(2), rep = heads / kv_heads;
+    k = k.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
+    v = v.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
+  }
+  auto o = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false)
+                          : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal);
+  return o_proj(o.transpose(1, 2).reshape({B, T, heads * head_dim}));
+}
+
+MlpImpl::MlpImpl(const LlamaConfig& c, const torch::TensorOptions& o) {
+  gate_proj = register_module("gate_proj", Proj(c.hidden_size, c.intermediate_size, c.mlp_bias, o));
+  up_proj = register_module("up_proj", Proj(c.hidden_size, c.intermediate_size, c.mlp_bias, o));
+  down_proj = register_module("down_proj", Proj(c.intermediate_size, c.hidden_size, c.mlp_bias, o));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
+
+DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& c, const torch::TensorOptions& o) {
+  self_attn = register_module("self_attn", Attention(c, o));
+  mlp = register_module("mlp", Mlp(c, o));
+  input_layernorm = register_module("input_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps, o));
+  post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps, o));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const torch::TensorOptions& o) {
+  embed_tokens = register_module("embed_tokens", Embedding(c.vocab_size, c.hidden_size, o));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c, o));
+  layers = register_module("layers", layers);
+  norm = register_module("norm", RmsNorm(c.hidden_size, c.rms_norm_eps, o));
+}
+
+// ---- LlamaForCausalLM ----
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c, const torch::TensorOptions& o) : cfg_(c) {
+  cfg_.validate("model config");
+  opts_ = o.has_dtype() ? o : o.dtype(dtype_from_name(c.torch_dtype, "config torch_dtype"));
+  opts_ = opts_.requires_grad(false);
+  model = register_module("model", LlamaModel(cfg_, opts_));
+  if (!cfg_.tie_word_embeddings) lm_head = register_module("lm_head", Embedding(c.vocab_size, c.hidden_size, opts_));
+  for (auto& p : parameters()) p.requires_grad_(true);
+  inv_freq_ = rope_inv_freq(cfg_);
+}
+
+torch::Tensor LlamaForCausalLMImpl::rope_tables(const torch::Tensor& positions, torch::Tensor* sin) {
+  if (inv_freq_.device() != positions.device()) inv_freq_ = inv_freq_.to(positions.device());
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                 // [B, 1, T, D]
+  *sin = emb.sin().to(dtype());
+  return emb.cos().to(dtype());
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const ForwardOptions& opt) {
+  VIMO_CHECK(ids.dim() == 2, "token ids must be [batch, length], got " + std::to_string(ids.dim()) + " dimensions");
+  VIMO_CHECK(ids.size(1) > 0, "token ids are empty");
+  const int64_t B = ids.size(0), T = ids.size(1), V = model->embed_tokens->size();
+  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  VIMO_CHECK(lo >= 0 && hi < V, "token id " + std::to_string(lo < 0 ? lo : hi) + " is out of range [0, " +
+                                    std::to_string(V) + ") for this model's vocabulary (vocab_size " + std::to_string(V) + ")");
+  KVCache* cache = opt.cache;
+  const int64_t past = cache ? cache->length : 0;
+  if (cache)
+    VIMO_CHECK(past + T <= cache->capacity, "KV cache holds " + std::to_string(cache->capacity) + " positions; " +
+                                                std::to_string(past + T) + " needed (allocate a larger cache)");
+  torch::Tensor am;
+  if (opt.attention_mask.defined()) {
+    VIMO_CHECK(opt.attention_mask.sizes() == ids.sizes(), "attention_mask must have the shape of the token ids [B, T]");
+    am = opt.attention_mask.to(ids.device()).to(torch::kBool);
+  }
+  bool any_pad = am.defined() && !am.all().item<bool>();
+  torch::Tensor key_valid;  // [B, past + T]
+  if (cache) {
+    if (am.defined()) cache->key_valid.narrow(1, past, T).copy_(am);
+    else cache->key_valid.narrow(1, past, T).fill_(true);
+    cache->any_padding = cache->any_padding || any_pad;
+    any_pad = cache->any_padding;
+    key_valid = cache->key_valid.narrow(1, 0, past + T);
+  } else if (am.defined()) {
+    key_valid = am;
+  }
+  auto lopts = torch::TensorOptions().dtype(torch::kLong).device(ids.device());
+  torch::Tensor positions = opt.positions;
+  if (!positions.defined()) {
+    if (any_pad)  // count real tokens only, so left padding does not shift positions
+      positions = (key_valid.to(torch::kLong).cumsum(1) - 1).clamp_min(0).narrow(1, past, T);
+    else
+      positions = torch::arange(past, past + T, lopts).unsqueeze(0).expand({B, T});
+  }
+  torch::Tensor mask;
+  bool causal = false;
+  if (!any_pad && past == 0) {
+    causal = T > 1;  // no explicit mask, so fused kernels apply
+  } else if (any_pad || T > 1) {
+    auto qpos = torch::arange(past, past + T, lopts).unsqueeze(1);  // [T, 1]
+    auto kpos = torch::arange(0, past + T, lopts).unsqueeze(0);     // [1, Tk]
+    auto m = kpos.le(qpos).unsqueeze(0);                            // [1, T, Tk]
+    if (key_valid.defined()) m = m.logical_and(key_valid.unsqueeze(1));
+    m = m.logical_or(kpos.eq(qpos).unsqueeze(0));  // a padding query sees itself: no empty rows (NaN)
+    mask = m.unsqueeze(1);                         // [B, 1, T, Tk]
+  }
+  torch::Tensor sin;
+  auto cos = rope_tables(positions, &sin);
+  auto h = model->embed_tokens(ids);
+  int64_t li = 0;
+  for (const auto& m : *model->layers) {
+    auto* layer = m->as<DecoderLayerImpl>();
+    h = h + layer->self_attn(layer->input_layernorm(h), cos, sin, mask, causal, cache, li++);
+    h = h + layer->mlp(layer->post_attention_layernorm(h));
+  }
+  if (cache) cache->length += T;
+  return model->norm(h);
+}
+
+torch::Tensor LlamaForCausalLMImpl::head(const torch::Tensor& h) {
+  return lm_head ? lm_head->project(h) : model->embed_tokens->project(h);
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& ids, const ForwardOptions& opt) {
+  auto h = hidden(ids, opt);
+  if (opt.last_only) h = h.narrow(1, h.size(1) - 1, 1);
+  return head(h);
+}
+
+KVCache LlamaForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+  KVCache c;
+  c.capacity = capacity;
+  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
+    c.k.push_back(torch::empty({batch, cfg_.num_key_value_heads, capacity, cfg_.head_dim}, opts_));
+    c.v.push_back(torch::empty({batch, cfg_.num_key_value_heads, capacity, cfg_.head_dim}, opts_));
+  }
+  c.key_valid = torch::zeros({batch, capacity}, torch::TensorOptions().dtype(torch::kBool).device(opts_.device()));
+  return c;
+}
+
+void LlamaForCausalLMImpl::init_weights(double std, uint64_t seed) {
+  torch::NoGradGuard g;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    auto& p = item.value();
+    if (is_adapter_or_tail(name)) continue;
+    if (name.find("norm") != std::string::npos) p.fill_(1.0);
+    else if (name.size() > 5 && name.substr(name.size() - 5) == ".bias") p.zero_();
+    else p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32) * std);
+  }
+}
+
+void LlamaForCausalLMImpl::resize_vocab(int64_t new_size, double noise, uint64_t seed) {
+  const int64_t old = cfg_.vocab_size;
+  VIMO_CHECK(new_size >= old, "cannot shrink the vocabulary from " + std::to_string(old) + " to " + std::to_string(new_size));
+  if (new_size == old) return;
+  fold_vocab_tail();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto grow = [&](Embedding& e) {
+    torch::NoGradGuard g;
+    auto w = e->weight.detach().to(torch::kCPU, torch::kFloat32);
+    auto mean = w.mean(0), spread = w.std(0);
+    auto rows = mean + noise * spread * torch::randn({new_size - old, w.size(1)}, gen, torch::kFloat32);
+    e->set_tail(rows.to(e->weight.options().requires_grad(false)));
+  };
+  grow(model->embed_tokens);
+  if (lm_head) grow(lm_head);
+  cfg_.vocab_size = new_size;
+}
+
+void LlamaForCausalLMImpl::fold_vocab_tail() {
+  model->embed_tokens->fold_tail();
+  if (lm_head) lm_head->fold_tail();
+}
+
+void LlamaForCausalLMImpl::freeze_base() {
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    auto& p = item.value();
+    const bool tail = name.size() > 5 && name.substr(name.size() - 5) == ".tail";
+    p.requires_grad_(name.find("lora_") != std::string::npos || (tail && p.size(0) > 0));
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> LlamaForCausalLMImpl::hf_params() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : named_parameters())
+    if (!is_adapter_or_tail(item.key())) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> LlamaForCausalLMImpl::hf_state() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    const auto& p = item.value();
+    if (is_adapter_or_tail(name)) continue;
+    if (name == "model.embed_tokens.weight") out.emplace_back(name, model->embed_tokens->full().detach());
+    else if (name == "lm_head.weight") out.emplace_back(name, lm_head->full().detach());
+    else out.emplace_back(name, p.detach());
+  }
+  return out;
+}
+
+std::vector<Proj> LlamaForCausalLMImpl::projections(const std::vector<std::string>& kinds, std::vector<std::string>* names) {
+  std::vector<Proj> out;
+  for (const auto& item : named_modules()) {
+    const std::string& name = item.key();
+    auto proj = std::dynamic_pointer_cast<ProjImpl>(item.value());
+    if (!proj) continue;
+    const std::string kind = name.substr(name.rfind('.') + 1);
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) continue;
+    out.emplace_back(proj);
+    if (names) names->push_back(name);
+  }
+  return out;
+}
+
+void LlamaForCausalLMImpl::to_device(torch::Device d) {
+  to(d);
+  opts_ = opts_.device(d);
+}
+
+// transformers' rope_init_fn for "default", "linear" and "llama3" (modeling_rope_utils.py).
+torch::Tensor rope_inv_freq(const LlamaConfig& c) {
+  const int64_t D = c.head_dim;
+  auto idx = torch::arange(0, D, 2, torch::kLong).to(torch::kFloat32) / static_cast<float>(D);
+  auto inv = 1.0 / torch::pow(torch::tensor(static_cast<float>(c.rope_theta)), idx);
+  if (c.rope_type == "linear") return inv / c.rope_factor;
+  if (c.rope_type != "llama3") return inv;
+  const double old_ctx = static_cast<double>(c.original_max_position_embeddings);
+  const double low_wavelen = old_ctx / c.low_freq_factor, high_wavelen = old_ctx / c.high_freq_factor;
+  auto wavelen = 2 * M_PI / inv;
+  auto scaled = torch::where(wavelen > low_wavelen, inv / c.rope_factor, inv);
+  auto smooth = (old_ctx / wavelen - c.low_freq_factor) / (c.high_freq_factor - c.low_freq_factor);
+  auto smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+  auto medium = wavelen.ge(high_wavelen).logical_and(wavelen.le(low_wavelen));
+  return torch::where(medium, smoothed, scaled);
+}
+
+}  // namespace vimo::lm
