@@ -1,0 +1,63 @@
+"""`vimo motion render`: GIF decodes (PIL) with the expected frames and size; HTML is self-contained;
+MP4 needs ffmpeg and says so when it is absent."""
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_vimo
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture(scope="module")
+def clip(vimo_bin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("render")
+    run_vimo(vimo_bin, "data", "synth", "--out", root / "ds", "--clips", 2, "--seed", 1)
+    raw = [np.load(root / "ds" / "motions_processed" / f"person{p}" / "1.npy")[:, :66].reshape(-1, 22, 3) for p in (1, 2)]
+    zup = np.stack(raw, axis=1)
+    yup = np.stack([zup[..., 0], zup[..., 2], -zup[..., 1]], axis=-1).astype(np.float32)  # Z up -> Y up
+    path = root / "clip.npy"
+    np.save(path, yup)
+    return path, yup.shape[0]
+
+
+def test_gif_decodes_with_expected_frames(vimo_bin, clip, tmp_path):
+    path, T = clip
+    out = tmp_path / "x.gif"
+    run_vimo(vimo_bin, "motion", "render", path, "--out", out, "--caption", "two people shake hands", "--width", 320, "--height", 240)
+    im = PIL.open(out)
+    assert im.format == "GIF" and im.size == (320, 240)
+    assert im.n_frames == (T + 1) // 2
+    im.seek(im.n_frames - 1)
+    frame = np.asarray(im.convert("RGB"))
+    colours = {tuple(c) for c in frame.reshape(-1, 3)}
+    assert (22, 72, 165) in colours or (45, 115, 205) in colours, "person A drawn in blue"
+    assert (185, 60, 10) in colours or (225, 110, 30) in colours, "person B drawn in orange"
+
+
+def test_html_is_self_contained(vimo_bin, clip, tmp_path):
+    path, T = clip
+    out = tmp_path / "x.html"
+    run_vimo(vimo_bin, "motion", "render", path, "--out", out, "--caption", "hello <there>")
+    html = out.read_text()
+    assert "http:" not in html and "https:" not in html and "src=" not in html
+    assert f'"frames":{T}' in html and '"persons":2' in html
+    assert "hello &lt;there&gt;" in html and "<canvas" in html
+
+
+def test_mp4_or_clear_error(vimo_bin, clip, tmp_path):
+    path, _ = clip
+    out = tmp_path / "x.mp4"
+    p = run_vimo(vimo_bin, "motion", "render", path, "--out", out, check=False)
+    if shutil.which("ffmpeg"):
+        assert p.returncode == 0 and out.stat().st_size > 1000
+    else:
+        assert p.returncode != 0 and "ffmpeg" in (p.stdout + p.stderr) and not out.exists()
+
+
+def test_bad_input(vimo_bin, tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((10, 2, 21, 3), np.float32))
+    p = run_vimo(vimo_bin, "motion", "render", bad, "--out", tmp_path / "y.gif", check=False)
+    assert p.returncode != 0 and "22, 3" in (p.stdout + p.stderr)
