@@ -1,0 +1,44 @@
+// `vimo tokenizer eval --run DIR [--split test]`: reconstruction and codebook metrics of a run.
+#include <iostream>
+
+#include "command.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/log.h"
+#include "vimo/core/run.h"
+#include "vimo/tokenizer/recipe.h"
+#include "vimo/tokenizer/tokenizer.h"
+
+namespace vimo::cli {
+namespace {
+
+struct EvalArgs {
+  std::string run, split = "test", packed, out, device = "auto";
+};
+
+Registrar reg(41, [](CLI::App& app) {
+  auto* g = group(app, "tokenizer", "stage 1: the RQ-VAE motion tokenizer (train, eval, encode, decode)");
+  auto a = std::make_shared<EvalArgs>();
+  auto* c = g->add_subcommand("eval", "MPJPE, per-group error, codebook usage/perplexity, MPJPE per layer count");
+  c->add_option("--run", a->run, "tokenizer run directory")->required();
+  c->add_option("--split", a->split, "split of the packed dataset (train, val, test)");
+  c->add_option("--data", a->packed, "packed dataset directory (default: the run's data.packed)");
+  c->add_option("--out", a->out, "JSON output (default: <run>/eval_<split>.json)");
+  c->add_option("--device", a->device, "auto | cpu | cuda[:N]");
+  c->callback([a] {
+    auto tok = tokenizer::MotionTokenizer::load(a->run, core::resolve_device(a->device));
+    const std::string packed = a->packed.empty() ? tok.config().data.packed : a->packed;
+    auto clips = tokenizer::load_split(packed, a->split);
+    auto r = tokenizer::evaluate(tok.model(), clips, core::resolve_device(a->device));
+    auto j = r.to_json();
+    j["run"] = a->run;
+    j["checkpoint"] = tok.checkpoint();
+    j["split"] = a->split;
+    j["data"] = packed;
+    const std::string out = a->out.empty() ? a->run + "/eval_" + a->split + ".json" : a->out;
+    core::write_file_atomic(out, j.dump(2) + "\n");
+    std::cout << r.table() << "\nwrote " << out << "\n";
+  });
+});
+
+}  // namespace
+}  // namespace vimo::cli

@@ -1,0 +1,232 @@
+// RQ-VAE modules. Child names follow the common PyTorch RVQ-VAE layout (encoder.model.N...,
+// quantizer.layers.N.codebook, decoder.model.N...) so Python reads the safetensors directly.
+#include "vimo/tokenizer/rqvae.h"
+
+#include "vimo/core/error.h"
+
+namespace vimo::tokenizer {
+
+namespace nn = torch::nn;
+
+namespace {
+// A Sequential with a plain forward(), so it can sit inside another Sequential (keeps "0", "1" names).
+class StageImpl : public nn::SequentialImpl {
+ public:
+  using nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(x); }
+};
+TORCH_MODULE(Stage);
+
+nn::Conv1d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0, int64_t dil = 1) {
+  return nn::Conv1d(nn::Conv1dOptions(in, out, k).stride(stride).padding(pad).dilation(dil));
+}
+}  // namespace
+
+ResBlockImpl::ResBlockImpl(int64_t width, int64_t dilation) {
+  conv1 = register_module("conv1", conv(width, width, 3, 1, dilation, dilation));
+  conv2 = register_module("conv2", conv(width, width, 1));
+}
+
+torch::Tensor ResBlockImpl::forward(const torch::Tensor& x) {
+  return x + conv2(torch::relu(conv1(torch::relu(x))));
+}
+
+Resnet1DImpl::Resnet1DImpl(int64_t width, int64_t depth, int64_t growth) {
+  model = nn::Sequential();
+  // Largest dilation first, so the receptive field grows before the resolution changes.
+  for (int64_t i = depth - 1; i >= 0; --i) {
+    int64_t d = 1;
+    for (int64_t j = 0; j < i; ++j) d *= growth;
+    model->push_back(ResBlock(width, d));
+  }
+  register_module("model", model);
+}
+
+EncoderImpl::EncoderImpl(const RqvaeOptions& o) {
+  model = nn::Sequential();
+  model->push_back(conv(o.feature_dim, o.width, 3, 1, 1));
+  model->push_back(nn::ReLU());
+  for (int64_t i = 0; i < o.down_t; ++i)
+    model->push_back(Stage(conv(o.width, o.width, 4, 2, 1), Resnet1D(o.width, o.depth, o.dilation_growth)));
+  model->push_back(conv(o.width, o.code_dim, 3, 1, 1));
+  register_module("model", model);
+}
+
+DecoderImpl::DecoderImpl(const RqvaeOptions& o) {
+  model = nn::Sequential();
+  model->push_back(conv(o.code_dim, o.width, 3, 1, 1));
+  model->push_back(nn::ReLU());
+  for (int64_t i = 0; i < o.down_t; ++i)
+    model->push_back(Stage(
+        Resnet1D(o.width, o.depth, o.dilation_growth),
+        nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2.0}).mode(torch::kNearest)),
+        conv(o.width, o.width, 3, 1, 1)));
+  model->push_back(conv(o.width, o.width, 3, 1, 1));
+  model->push_back(nn::ReLU());
+  model->push_back(conv(o.width, o.feature_dim, 3, 1, 1));
+  register_module("model", model);
+}
+
+QuantizerImpl::QuantizerImpl(int64_t k, int64_t d, double decay, double threshold)
+    : k_(k), d_(d), decay_(decay), threshold_(threshold) {
+  codebook = register_buffer("codebook", torch::zeros({k, d}));
+  code_sum = register_buffer("code_sum", torch::zeros({k, d}));
+  code_count = register_buffer("code_count", torch::ones({k}));
+  inited = register_buffer("inited", torch::zeros({1}));
+}
+
+torch::Tensor QuantizerImpl::nearest(const torch::Tensor& x) const {
+  // |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 does not change the argmin. fp32 for stable ties.
+  const auto cb = codebook.to(torch::kFloat);
+  const auto xf = x.to(torch::kFloat);
+  const auto dist = cb.pow(2).sum(1).unsqueeze(0) - 2 * torch::matmul(xf, cb.t());  // [N, K]
+  return dist.argmin(1);
+}
+
+// Random rows of x (repeated when the batch has fewer than K vectors), used to seed and reset codes.
+static torch::Tensor random_rows(const torch::Tensor& x, int64_t k) {
+  auto idx = torch::randint(x.size(0), {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  return x.index_select(0, idx);
+}
+
+void QuantizerImpl::init_from(const torch::Tensor& x) {
+  auto rows = random_rows(x, k_);
+  codebook.copy_(rows);
+  code_sum.copy_(rows);
+  code_count.fill_(1.0);
+  inited.fill_(1.0);
+}
+
+void QuantizerImpl::ema_update(const torch::Tensor& x, const torch::Tensor& idx) {
+  auto onehot = torch::zeros({k_, x.size(0)}, x.options());
+  onehot.scatter_(0, idx.unsqueeze(0), 1.0);
+  const auto sum = torch::matmul(onehot, x);  // [K, D]
+  const auto count = onehot.sum(1);           // [K]
+  code_sum.mul_(decay_).add_(sum, 1 - decay_);
+  code_count.mul_(decay_).add_(count, 1 - decay_);
+  const auto alive = (code_count >= threshold_).to(x.dtype()).unsqueeze(1);
+  const auto updated = code_sum / code_count.clamp_min(1e-6).unsqueeze(1);
+  codebook.copy_(alive * updated + (1 - alive) * random_rows(x, k_));
+}
+
+QuantizeOut QuantizerImpl::forward(const torch::Tensor& x_in, bool update) {
+  const auto x = x_in.to(torch::kFloat);  // codebooks stay fp32 under autocast
+  if (update && inited.item<float>() == 0) {
+    torch::NoGradGuard ng;
+    init_from(x.detach());
+  }
+  auto idx = nearest(x.detach());
+  auto q = codebook.index_select(0, idx);
+  if (update) {
+    torch::NoGradGuard ng;
+    ema_update(x.detach(), idx);
+  }
+  QuantizeOut out;
+  out.commit = torch::mse_loss(x, q.detach());
+  out.quantized = x + (q - x).detach();  // straight-through: gradients pass to the encoder unchanged
+  out.indices = idx;
+  return out;
+}
+
+ResidualQuantizerImpl::ResidualQuantizerImpl(const RqvaeOptions& o) : o_(o) {
+  layers = nn::ModuleList();
+  for (int64_t i = 0; i < o.num_quantizers; ++i)
+    layers->push_back(Quantizer(o.codebook_size, o.code_dim, o.ema_decay, o.reset_threshold));
+  register_module("layers", layers);
+}
+
+RvqOut ResidualQuantizerImpl::forward(const torch::Tensor& z, int64_t use) {
+  const int64_t Q = num_quantizers();
+  const int64_t B = z.size(0), D = z.size(1), T = z.size(2);
+  if (use <= 0 || use > Q) use = Q;
+  if (is_training() && use == Q && Q > 1 && o_.quantizer_dropout > 0 &&
+      torch::rand({1}).item<double>() < o_.quantizer_dropout)
+    use = torch::randint(1, Q, {1}).item<int64_t>();  // 1..Q-1 layers this step
+  auto x = z.permute({0, 2, 1}).reshape({B * T, D}).to(torch::kFloat);  // [N, D]
+  auto residual = x;
+  auto quantized = torch::zeros_like(x);  // sum of the chosen codes, no gradient
+  auto indices = torch::full({B * T, Q}, -1, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+  torch::Tensor commit = torch::zeros({}, x.options());
+  for (int64_t q = 0; q < use; ++q) {
+    auto out = layers->at<QuantizerImpl>(q).forward(residual, is_training());
+    residual = residual - out.quantized.detach();
+    quantized = quantized + out.quantized.detach();
+    indices.select(1, q).copy_(out.indices);
+    commit = commit + out.commit;
+  }
+  RvqOut r;
+  // One straight-through estimator for the sum (not one per layer, which would scale the gradient by Q).
+  quantized = x + (quantized - x).detach();
+  r.quantized = quantized.reshape({B, T, D}).permute({0, 2, 1});
+  r.indices = indices.reshape({B, T, Q});
+  r.commit = commit / static_cast<double>(use);
+  return r;
+}
+
+torch::Tensor ResidualQuantizerImpl::lookup(const torch::Tensor& codes) const {
+  const int64_t B = codes.size(0), T = codes.size(1), L = codes.size(2);
+  VIMO_CHECK(L >= 1 && L <= num_quantizers(), "codes have " + std::to_string(L) + " layers, the quantizer has " +
+                                                  std::to_string(num_quantizers()));
+  auto flat = codes.reshape({B * T, L}).to(torch::kLong);
+  torch::Tensor sum;
+  for (int64_t q = 0; q < L; ++q) {
+    auto v = layers->at<QuantizerImpl>(q).codebook.index_select(0, flat.select(1, q));
+    sum = q == 0 ? v : sum + v;
+  }
+  return sum.reshape({B, T, -1}).permute({0, 2, 1});
+}
+
+NormalizerImpl::NormalizerImpl(int64_t dim) {
+  mean = register_buffer("mean", torch::zeros({dim}));
+  std = register_buffer("std", torch::ones({dim}));
+}
+
+RqvaeImpl::RqvaeImpl(const RqvaeOptions& o) : o_(o) {
+  encoder = register_module("encoder", Encoder(o));
+  quantizer = register_module("quantizer", ResidualQuantizer(o));
+  decoder = register_module("decoder", Decoder(o));
+  normalizer = register_module("normalizer", Normalizer(o.feature_dim));
+}
+
+void RqvaeImpl::check_input(const torch::Tensor& x) const {
+  VIMO_CHECK(x.dim() == 3 && x.size(2) == o_.feature_dim,
+             "motion features have shape " + c10::str(x.sizes()) + " but the tokenizer expects [B, T, " +
+                 std::to_string(o_.feature_dim) + "] (model.feature_dim)");
+  VIMO_CHECK(x.size(1) > 0 && x.size(1) % o_.downsample() == 0,
+             "motion has " + std::to_string(x.size(1)) + " frames; the tokenizer needs a multiple of " +
+                 std::to_string(o_.downsample()));
+}
+
+RqvaeOut RqvaeImpl::forward(const torch::Tensor& x, int64_t layers) {
+  check_input(x);
+  auto xn = normalizer->normalize(x).permute({0, 2, 1});  // [B, F, T]
+  auto z = encoder->forward(xn);                           // [B, D, T/4]
+  auto rq = quantizer->forward(z, layers);
+  auto y = decoder->forward(rq.quantized.to(z.dtype())).permute({0, 2, 1}).to(torch::kFloat);  // [B, T, F]
+  RqvaeOut out;
+  out.recon_n = y;
+  out.recon = normalizer->denormalize(y);
+  out.indices = rq.indices;
+  out.commit = rq.commit;
+  return out;
+}
+
+torch::Tensor RqvaeImpl::encode(const torch::Tensor& x) {
+  check_input(x);
+  auto z = encoder->forward(normalizer->normalize(x).permute({0, 2, 1}));
+  return quantizer->forward(z, 0).indices;
+}
+
+torch::Tensor RqvaeImpl::decode(const torch::Tensor& codes) {
+  VIMO_CHECK(codes.dim() == 3, "codes must be [B, T/4, L], got " + c10::str(codes.sizes()));
+  if (codes.numel() > 0) {
+    const int64_t lo = codes.min().item<int64_t>(), hi = codes.max().item<int64_t>();
+    VIMO_CHECK(lo >= 0 && hi < o_.codebook_size, "codes range from " + std::to_string(lo) + " to " +
+                                                     std::to_string(hi) + " but the codebooks hold codes 0.." +
+                                                     std::to_string(o_.codebook_size - 1));
+  }
+  auto y = decoder->forward(quantizer->lookup(codes)).permute({0, 2, 1});
+  return normalizer->denormalize(y.to(torch::kFloat));
+}
+
+}  // namespace vimo::tokenizer

@@ -1,0 +1,355 @@
+// The training loop: optimizer, schedule, accumulation, precision, validation, checkpoints, resume.
+#include "vimo/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "vimo/core/checkpoint.h"
+#include "vimo/core/error.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/log.h"
+#include "vimo/core/metrics.h"
+#include "vimo/core/progress.h"
+#include "vimo/core/run.h"
+
+namespace fs = std::filesystem;
+
+namespace vimo::train {
+
+constexpr int kStateFormat = 1;
+
+double learning_rate(const OptimSection& o, int64_t step, int64_t total) {
+  if (o.warmup_steps > 0 && step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
+  if (o.schedule == "constant") return o.lr;
+  if (o.schedule == "step") {
+    double lr = o.lr;
+    for (int64_t at : o.decay_at)
+      if (step >= at) lr *= o.gamma;
+    return lr;
+  }
+  const double span = std::max<int64_t>(1, total - o.warmup_steps);
+  const double t = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
+  const double lo = o.lr * o.min_lr_ratio;
+  return lo + 0.5 * (o.lr - lo) * (1.0 + std::cos(M_PI * t));
+}
+
+std::vector<torch::Tensor> Task::trainable() {
+  std::vector<torch::Tensor> out;
+  for (auto& p : module().parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+core::NamedTensors module_weights(torch::nn::Module& module) {
+  core::NamedTensors out;
+  for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
+  for (const auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value().detach());
+  return out;
+}
+
+void load_module_weights(torch::nn::Module& module, const std::string& path) {
+  VIMO_CHECK(fs::exists(path), "weights file '" + path + "' does not exist");
+  auto st = core::SafeTensors::open(path);
+  torch::NoGradGuard ng;
+  auto assign = [&](const std::string& name, torch::Tensor& dst) {
+    VIMO_CHECK(st.contains(name), "'" + path + "' has no tensor '" + name +
+                                      "': it was written by a different model; check the run directory");
+    auto src = st.get(name);
+    VIMO_CHECK(src.sizes() == dst.sizes(), "tensor '" + name + "' in '" + path + "' has shape " +
+                                              c10::str(src.sizes()) + " but the model expects " +
+                                              c10::str(dst.sizes()) + " (architecture keys differ?)");
+    dst.copy_(src.to(dst.dtype()));
+  };
+  for (auto& p : module.named_parameters(true)) assign(p.key(), p.value());
+  for (auto& b : module.named_buffers(true)) assign(b.key(), b.value());
+}
+
+core::NamedTensors Task::weights() { return module_weights(module()); }
+void Task::load_weights(const std::string& path) { load_module_weights(module(), path); }
+
+std::optional<YAML::Node> saved_run_config(const std::string& run_dir) {
+  const fs::path p = fs::path(run_dir) / "config.yaml";
+  if (!fs::exists(p)) return std::nullopt;
+  core::CheckpointManager cm(run_dir, 0);
+  if (!cm.latest()) return std::nullopt;  // nothing trained yet: the current config decides
+  try {
+    return YAML::LoadFile(p.string());
+  } catch (const std::exception& e) {
+    throw Error("cannot read '" + p.string() + "': " + e.what() + "; fix it or start over with run.resume=false");
+  }
+}
+
+namespace {
+
+std::string to_hex(const torch::Tensor& bytes) {
+  auto t = bytes.contiguous().to(torch::kUInt8);
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  s.reserve(t.numel() * 2);
+  const uint8_t* p = t.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) s += d[p[i] >> 4], s += d[p[i] & 15];
+  return s;
+}
+
+torch::Tensor from_hex(const std::string& s) {
+  VIMO_CHECK(s.size() % 2 == 0, "state.json: RNG state is not valid hex");
+  auto t = torch::empty({static_cast<int64_t>(s.size() / 2)}, torch::kUInt8);
+  uint8_t* p = t.data_ptr<uint8_t>();
+  auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < s.size(); i += 2) p[i / 2] = static_cast<uint8_t>(v(s[i]) << 4 | v(s[i + 1]));
+  return t;
+}
+
+nlohmann::json rng_state() {
+  nlohmann::json j;
+  auto gen = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    j["cpu"] = to_hex(gen.get_state());
+  }
+  if (torch::cuda::is_available()) {
+    nlohmann::json cuda = nlohmann::json::array();
+    for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
+      auto g = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+      std::lock_guard<std::mutex> lock(g.mutex());
+      cuda.push_back(to_hex(g.get_state()));
+    }
+    j["cuda"] = cuda;
+  }
+  return j;
+}
+
+void set_rng_state(const nlohmann::json& j) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(from_hex(j.at("cpu").get<std::string>()));
+  }
+  if (j.contains("cuda") && torch::cuda::is_available()) {
+    const auto& cuda = j["cuda"];
+    for (size_t i = 0; i < cuda.size() && i < torch::cuda::device_count(); ++i) {
+      auto g = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+      std::lock_guard<std::mutex> lock(g.mutex());
+      g.set_state(from_hex(cuda[i].get<std::string>()));
+    }
+  }
+}
+
+// Enables bf16 autocast on CUDA for the guard's lifetime.
+struct AutocastGuard {
+  bool on;
+  explicit AutocastGuard(bool enable) : on(enable) {
+    if (!on) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  }
+  ~AutocastGuard() {
+    if (!on) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+};
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> group)
+    : o_(std::move(opts)), task_(task), group_(group ? group : std::make_shared<ProcessGroup>()) {
+  best_ = o_.train.best_mode == "min" ? std::numeric_limits<double>::infinity()
+                                      : -std::numeric_limits<double>::infinity();
+  params_ = task_.trainable();
+  VIMO_CHECK(!params_.empty(), "the model has no trainable parameters");
+  torch::optim::AdamWOptions ao(o_.optim.lr);
+  ao.betas(std::make_tuple(o_.optim.beta1, o_.optim.beta2)).eps(o_.optim.eps).weight_decay(o_.optim.weight_decay);
+  optim_ = std::make_unique<torch::optim::AdamW>(params_, ao);
+  if (o_.train.precision == "bf16" && !o_.device.is_cuda())
+    throw Error("train.precision=bf16 needs a CUDA device (run.device is " + o_.device.str() +
+                "); use train.precision=fp32 or auto");
+}
+
+bool Trainer::bf16() const {
+  return o_.device.is_cuda() && (o_.train.precision == "bf16" || o_.train.precision == "auto");
+}
+
+std::string Trainer::save() {
+  core::CheckpointManager cm(o_.run_dir, o_.keep_last);
+  return cm.save(step_, [&](const std::string& dir) {
+    core::save_safetensors(dir + "/model.safetensors", task_.weights(), task_.weights_metadata());
+    torch::serialize::OutputArchive ar;
+    optim_->save(ar);
+    ar.save_to(dir + "/optimizer.pt");
+    nlohmann::json s;
+    s["format"] = kStateFormat;
+    s["step"] = step_;
+    s["rng"] = rng_state();
+    s["data"] = task_.data_state();
+    s["best_metric"] = o_.train.best_metric;
+    s["best"] = std::isfinite(best_) ? nlohmann::json(best_) : nlohmann::json(nullptr);
+    s["best_step"] = best_step_;
+    s["last_val"] = last_val_;
+    core::write_file_atomic(dir + "/state.json", s.dump(2) + "\n");
+  });
+}
+
+void Trainer::restore(const std::string& dir) {
+  nlohmann::json s;
+  try {
+    s = nlohmann::json::parse(core::read_file(dir + "/state.json"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("checkpoint '" + dir + "/state.json' is corrupt (" + e.what() +
+                "); delete that checkpoint or start over with run.resume=false");
+  }
+  VIMO_CHECK(s.value("format", 0) == kStateFormat,
+             "checkpoint '" + dir + "' has state format " + std::to_string(s.value("format", 0)) +
+                 ", this vimo reads " + std::to_string(kStateFormat));
+  task_.load_weights(dir + "/model.safetensors");
+  torch::serialize::InputArchive ar;
+  ar.load_from(dir + "/optimizer.pt", o_.device);
+  optim_->load(ar);
+  step_ = s.at("step").get<int64_t>();
+  set_rng_state(s.at("rng"));
+  task_.load_data_state(s.at("data"));
+  if (!s["best"].is_null()) best_ = s["best"].get<double>();
+  best_step_ = s.value("best_step", int64_t{-1});
+  if (s.contains("last_val")) last_val_ = s["last_val"].get<std::map<std::string, double>>();
+  log::info("resumed from ", dir, " at step ", step_);
+}
+
+void Trainer::run_validation() {
+  auto& m = task_.module();
+  m.eval();
+  std::map<std::string, double> v;
+  {
+    torch::NoGradGuard ng;
+    AutocastGuard ac(bf16());
+    v = task_.validate();
+  }
+  m.train();
+  last_val_ = v;
+}
+
+int Trainer::fit() {
+  core::install_stop_handlers();
+  core::CheckpointManager cm(o_.run_dir, o_.keep_last);
+  if (!o_.resume) {
+    std::error_code ec;
+    for (const char* p : {"checkpoints", "best", "latest"}) fs::remove_all(fs::path(o_.run_dir) / p, ec);
+  } else if (auto latest = cm.latest()) {
+    restore(*latest);
+  }
+  const bool is_main = group_->is_main();
+  core::MetricsWriter metrics(o_.run_dir, o_.resume ? step_ : 0);
+  const int64_t total = o_.train.steps;
+  if (step_ >= total) {
+    log::info(o_.tag, ": already trained to step ", step_, " of ", total, "; nothing to do");
+    return kExitOk;
+  }
+  auto& model = task_.module();
+  model.train();
+  std::map<std::string, double> acc;
+  int64_t acc_n = 0, samples = 0;
+  auto t_start = std::chrono::steady_clock::now(), t_log = t_start;
+  const int64_t first = step_;
+  bool saved_now = false;
+
+  while (step_ < total) {
+    const double lr = learning_rate(o_.optim, step_, total);
+    for (auto& g : optim_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    optim_->zero_grad();
+    double loss_sum = 0;
+    for (int micro = 0; micro < o_.train.grad_accum; ++micro) {
+      StepOutput out;
+      {
+        AutocastGuard ac(bf16());
+        out = task_.forward(step_);
+      }
+      VIMO_CHECK(out.loss.defined() && out.loss.numel() == 1, "the task returned no scalar loss");
+      const double lv = out.loss.item<double>();
+      if (!std::isfinite(lv))
+        throw Error("loss is " + std::to_string(lv) + " at step " + std::to_string(step_) +
+                    "; lower optim.lr or check the data (resume continues from the last checkpoint)");
+      (out.loss / o_.train.grad_accum).backward();
+      loss_sum += lv;
+      samples += out.samples;
+      for (const auto& [k, v] : out.logs) acc[k] += v / o_.train.grad_accum;
+    }
+    group_->average_gradients(params_);
+    double gnorm = 0;
+    if (o_.optim.grad_clip > 0) gnorm = torch::nn::utils::clip_grad_norm_(params_, o_.optim.grad_clip);
+    optim_->step();
+    task_.after_step(step_);
+    ++step_;
+    saved_now = false;
+    acc["loss"] += loss_sum / o_.train.grad_accum;
+    if (o_.optim.grad_clip > 0) acc["grad_norm"] += gnorm;
+    ++acc_n;
+
+    if (step_ % o_.train.log_every == 0 || step_ == total) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - t_log).count();
+      const double el = std::chrono::duration<double>(now - t_start).count();
+      const double eta = (step_ > first) ? el / (step_ - first) * (total - step_) : 0;
+      std::map<std::string, double> m;
+      for (const auto& [k, v] : acc) m[k] = v / acc_n;
+      m["lr"] = lr;
+      m["samples_per_s"] = dt > 0 ? samples / dt : 0;
+      if (is_main) {
+        metrics.write(step_, m, "train");
+        log::info(o_.tag, " step ", step_, "/", total, " | loss ", fmt("%.4f", m["loss"]), " | lr ",
+                  fmt("%.2e", lr), " | ", fmt("%.1f", m["samples_per_s"]), " samples/s | eta ",
+                  core::format_duration(eta));
+      }
+      acc.clear();
+      acc_n = 0;
+      samples = 0;
+      t_log = now;
+    }
+    const bool end = step_ == total;
+    const bool validate = o_.train.val_every > 0 && (step_ % o_.train.val_every == 0 || end);
+    bool improved = false;
+    if (validate) {
+      run_validation();
+      if (!last_val_.empty() && is_main) {
+        metrics.write(step_, last_val_, "val");
+        std::string line = o_.tag + " val step " + std::to_string(step_);
+        for (const auto& [k, v] : last_val_) line += " | " + k + " " + fmt("%.4g", v);
+        log::info(line);
+        auto it = last_val_.find(o_.train.best_metric);
+        if (it == last_val_.end())
+          throw Error("train.best_metric='" + o_.train.best_metric + "' is not a validation metric of this stage");
+        const double v = it->second;
+        improved = o_.train.best_mode == "min" ? v < best_ : v > best_;
+        if (improved) best_ = v, best_step_ = step_;
+      }
+    }
+    const bool stop = core::stop_requested();
+    if (is_main && (end || stop || improved || step_ % o_.train.ckpt_every == 0)) {
+      const std::string dir = save();
+      saved_now = true;
+      if (improved) cm.mark_best(dir);
+    }
+    group_->barrier();
+    if (stop) {
+      metrics.flush();
+      log::warn(o_.tag, ": stopped by signal ", core::stop_signal(), " at step ", step_,
+                saved_now ? "; checkpoint saved, rerun the same command to resume" : "");
+      return kExitInterrupted;
+    }
+  }
+  metrics.flush();
+  if (best_step_ >= 0) log::info(o_.tag, ": best ", o_.train.best_metric, " ", fmt("%.4g", best_), " at step ", best_step_);
+  return kExitOk;
+}
+
+}  // namespace vimo::train
