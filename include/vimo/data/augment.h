@@ -1,0 +1,32 @@
+// Augmentations applied when packing: left/right mirroring (motion and caption words together)
+// and person-order swap (B becomes A, re-canonicalized).
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+#include "vimo/motion/clip.h"
+
+namespace vimo::data {
+
+// Mirrors 262-d features across the YZ plane: left/right joints swapped, X of positions and
+// velocities negated, 6D rotations conjugated by diag(-1, 1, 1), foot contacts swapped.
+// The canonical frame is preserved (A's root stays at the origin facing +Z). [..., 262] -> [..., 262]
+torch::Tensor mirror_features(const torch::Tensor& x);
+// left <-> right, clockwise <-> counterclockwise, ... keeping capitalisation.
+std::string mirror_caption(const std::string& text);
+
+// Moves a [T, P, 262] clip rigidly (rotation about Y, XZ translation; local rotations and contacts
+// are unchanged) so the first person's frame-0 root is at the XZ origin facing +Z.
+torch::Tensor canonicalize(const torch::Tensor& x);
+// Exchanges the persons of a [T, 2, 262] clip and moves the pair by the rigid Y rotation and XZ
+// translation that puts the new first person's first-frame root at the origin facing +Z.
+torch::Tensor swap_persons(const torch::Tensor& x);
+// "first person" <-> "second person", "person A" <-> "person B", "the former" <-> "the latter", ...
+std::string swap_caption(const std::string& text);
+
+// Whole-clip forms; the id gets a suffix ("#mirror", "#swap").
+motion::Clip mirror_clip(const motion::Clip& c);
+motion::Clip swap_clip(const motion::Clip& c);
+
+}  // namespace vimo::data
