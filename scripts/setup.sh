@@ -4,6 +4,7 @@
 #   VIMO_VENV   venv location (default: $HOME/.cache/vimo/venv, outside the clone so it is reused)
 #   VIMO_BUILD  build directory (default: build)
 #   VIMO_JOBS   parallel compile jobs (default: number of cores)
+#   VIMO_BUILD_BENCH=ON  also build the benchmarks in bench/ (off by default: they are not tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VIMO_VENV:-$HOME/.cache/vimo/venv}"
@@ -53,7 +54,8 @@ export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-10G}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   say "configuring $BUILD (Release)"
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIMO_PYTHON="$VENV/bin/python" >/dev/null \
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIMO_PYTHON="$VENV/bin/python" \
+    -DVIMO_BUILD_BENCH="${VIMO_BUILD_BENCH:-OFF}" >/dev/null \
     || die "cmake configure failed (see the messages above)"
 fi
 say "building with $JOBS jobs"
