@@ -60,28 +60,40 @@ void row(const char* what, double vimo, double ref) {
 }
 
 void bench_train(int threads, const std::string& dir) {
-  const int64_t B = 4, T = 256, iters = 5;
+  // Sides alternate for three rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
+  // both; each round is the median of 5 timed steps, and the medians of the rounds are compared.
+  const int64_t B = 4, T = 256, iters = 5, rounds = 3;
   auto m = load_pretrained(dir);
   m->train();
   auto ids = torch::randint(0, 8000, {B, T + 1}, torch::kLong);
   auto x = ids.narrow(1, 0, T), y = ids.narrow(1, 1, T);
-  std::vector<double> times;
-  for (int64_t i = 0; i < iters + 1; ++i) {
-    const double t0 = now();
-    auto logits = m->forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
-    m->zero_grad();
-    loss.backward();
-    if (i > 0) times.push_back(now() - t0);
+  std::vector<double> ours, theirs;
+  for (int64_t r = 0; r < rounds; ++r) {
+    std::vector<double> times;
+    for (int64_t i = 0; i < iters + 1; ++i) {
+      const double t0 = now();
+      auto logits = m->forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+      m->zero_grad();
+      loss.backward();
+      if (i > 0) times.push_back(now() - t0);
+    }
+    std::sort(times.begin(), times.end());
+    ours.push_back(B * T / times[times.size() / 2]);
+    auto ref = run_python("train --model " + dir + " --threads " + std::to_string(threads) +
+                          " --batch 4 --seq 256 --iters 5");
+    theirs.push_back(ref.value("tokens_per_s", 0.0));
+    std::printf("  round %lld: vimo %.1f, transformers %.1f tokens/s\n", static_cast<long long>(r + 1), ours.back(),
+                theirs.back());
   }
-  std::sort(times.begin(), times.end());
-  const double vimo = B * T / times[times.size() / 2];
-  auto ref = run_python("train --model " + dir + " --threads " + std::to_string(threads) + " --batch 4 --seq 256 --iters 5");
-  row("forward+backward tokens/s (27M, B4 x T256)", vimo, ref.value("tokens_per_s", 0.0));
+  std::sort(ours.begin(), ours.end());
+  std::sort(theirs.begin(), theirs.end());
+  row("forward+backward tokens/s (27M, B4 x T256)", ours[ours.size() / 2], theirs[theirs.size() / 2]);
 }
 
 void bench_decode(int threads, const std::string& dir) {
-  const int64_t n_new = 128;
+  // Three alternating rounds as in bench_train; each round is the best of 3 generations.
+  const int64_t n_new = 128, rounds = 3;
   auto m = load_pretrained(dir);
   std::vector<int64_t> prompt;
   for (int64_t i = 0; i < 16; ++i) prompt.push_back(1 + i * 37 % 7999);
@@ -89,14 +101,23 @@ void bench_decode(int threads, const std::string& dir) {
   o.greedy = true;
   o.max_new_tokens = n_new;
   generate(m, {prompt}, o);  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    const double t0 = now();
-    generate(m, {prompt}, o);
-    best = std::min(best, now() - t0);
+  std::vector<double> ours, theirs;
+  for (int64_t r = 0; r < rounds; ++r) {
+    double best = 1e30;
+    for (int i = 0; i < 3; ++i) {
+      const double t0 = now();
+      generate(m, {prompt}, o);
+      best = std::min(best, now() - t0);
+    }
+    ours.push_back(n_new / best);
+    auto ref = run_python("decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128");
+    theirs.push_back(ref.value("tokens_per_s", 0.0));
+    std::printf("  round %lld: vimo %.1f, transformers %.1f tokens/s\n", static_cast<long long>(r + 1), ours.back(),
+                theirs.back());
   }
-  auto ref = run_python("decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128");
-  row("greedy decoding tokens/s (27M, batch 1)", n_new / best, ref.value("tokens_per_s", 0.0));
+  std::sort(ours.begin(), ours.end());
+  std::sort(theirs.begin(), theirs.end());
+  row("greedy decoding tokens/s (27M, batch 1)", ours[ours.size() / 2], theirs[theirs.size() / 2]);
 }
 
 int64_t status_kb(const char* key) {

@@ -33,10 +33,10 @@ int main(int argc, char** argv) {
   c.data.window = 64;
   c.data.batch_size = batch;
   const auto dev = core::resolve_device(device);
-  auto model = tokenizer::make_model(c, torch::zeros({262}), torch::ones({262}));
-  model->to(dev);
   std::vector<torch::Tensor> clips;
   for (int i = 0; i < 16; ++i) clips.push_back(torch::randn({128, 2, 262}));
+  auto model = tokenizer::make_model(c, torch::zeros({262}), torch::ones({262}), clips);
+  model->to(dev);
   auto task = tokenizer::make_task(c, model, clips, {}, dev);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(2e-4));
   const bool bf16 = precision == "bf16" && dev.is_cuda();
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
 
   // The reference script sits beside this file; the interpreter is $VIMO_PYTHON (the venv with torch).
   const char* py = std::getenv("VIMO_PYTHON");
-  const std::string script = std::filesystem::path(__FILE__).parent_path() / "tokenizer_bench.py";
+  const std::string script = std::filesystem::path(VIMO_SOURCE_DIR) / "bench" / "tokenizer_bench.py";
   const std::string cmd = std::string(py ? py : "python3") + " " + script +
                           " --threads " + std::to_string(threads) + " --batch " + std::to_string(batch) +
                           " --width " + std::to_string(width) + " --steps " + std::to_string(steps) + " --device " +

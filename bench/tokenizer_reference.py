@@ -110,10 +110,27 @@ class ResidualQuantizer(nn.Module):
 
 
 class Normalizer(nn.Module):
-    def __init__(self, dim):
+    """(layout(x) - mean) / std, where layout re-expresses the 22 joint positions (dims 0..65) as the
+    root followed by joints minus the root when root_relative."""
+
+    def __init__(self, dim, root_relative):
         super().__init__()
+        self.root_relative = root_relative and dim >= 66
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
+
+    def _layout(self, x, sign):
+        if not self.root_relative:
+            return x
+        p = x[..., :66].reshape(*x.shape[:-1], 22, 3)
+        p = torch.cat([p[..., :1, :], p[..., 1:, :] + sign * p[..., :1, :]], -2)
+        return torch.cat([p.reshape(*x.shape[:-1], 66), x[..., 66:]], -1)
+
+    def normalize(self, x):
+        return (self._layout(x, -1) - self.mean) / self.std
+
+    def denormalize(self, y):
+        return self._layout(y * self.std + self.mean, 1)
 
 
 class Rqvae(nn.Module):
@@ -121,21 +138,21 @@ class Rqvae(nn.Module):
         super().__init__()
         defaults = dict(feature_dim=262, width=512, depth=3, dilation_growth=3, down_t=2, code_dim=512,
                         codebook_size=512, num_quantizers=6, ema_decay=0.99, reset_threshold=1.0,
-                        quantizer_dropout=0.2)
+                        quantizer_dropout=0.2, root_relative=True)
         defaults.update(o)
         self.o = defaults
         self.encoder = encoder(defaults)
         self.quantizer = ResidualQuantizer(defaults)
         self.decoder = decoder(defaults)
-        self.normalizer = Normalizer(defaults["feature_dim"])
+        self.normalizer = Normalizer(defaults["feature_dim"], defaults["root_relative"])
 
     def forward(self, x, use=0):
         """x: raw features [B, T, F] -> (recon raw [B, T, F], recon normalized, codes [B, T/4, Q], commit)."""
         n = self.normalizer
-        z = self.encoder.model(((x - n.mean) / n.std).permute(0, 2, 1))
+        z = self.encoder.model(n.normalize(x).permute(0, 2, 1))
         q, idx, commit = self.quantizer(z, use)
         y = self.decoder.model(q.to(z.dtype)).permute(0, 2, 1).float()
-        return y * n.std + n.mean, y, idx, commit
+        return n.denormalize(y), y, idx, commit
 
 
 def joints_of(f):
@@ -145,7 +162,7 @@ def joints_of(f):
 def stage1_loss(model, x, w=dict(recon=1.0, joints=0.5, velocity=0.5, commit=0.02)):
     """The same objective as vimo's stage-1 recipe."""
     recon, recon_n, _, commit = model(x)
-    xn = (x - model.normalizer.mean) / model.normalizer.std
+    xn = model.normalizer.normalize(x)
     pj, gj = joints_of(recon), joints_of(x)
     vel = 10 * ((pj[:, 1:] - pj[:, :-1]) - (gj[:, 1:] - gj[:, :-1])).abs().mean()
     return (w["recon"] * F.smooth_l1_loss(recon_n, xn) + w["joints"] * (pj - gj).abs().mean()

@@ -1,6 +1,11 @@
 // Device, threads, seeds, run directory setup and stop signals.
 #include "vimo/core/run.h"
 
+#include <malloc.h>
+
+#include <cstdlib>
+#include <limits>
+
 #include <ATen/Parallel.h>
 #include <unistd.h>
 
@@ -39,7 +44,20 @@ torch::Device resolve_device(const std::string& spec) {
   throw Error("run.device='" + spec + "' is not auto, cpu, cuda or cuda:N");
 }
 
+void tune_cpu_allocator() {
+  static const bool done = [] {
+    const char* env = std::getenv("VIMO_MALLOC_TUNING");
+    if (env && std::string(env) == "0") return false;
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc allows; also stops its dynamic adjustment
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+    mallopt(M_TOP_PAD, 64 << 20);
+    return true;
+  }();
+  (void)done;
+}
+
 int apply_threads(int threads) {
+  tune_cpu_allocator();
   const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();

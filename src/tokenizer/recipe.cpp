@@ -92,7 +92,8 @@ class TokenizerTask : public train::Task {
             {"feature_dim", std::to_string(o.feature_dim)},
             {"codebook_size", std::to_string(o.codebook_size)},
             {"num_quantizers", std::to_string(o.num_quantizers)},
-            {"code_dim", std::to_string(o.code_dim)}};
+            {"code_dim", std::to_string(o.code_dim)},
+            {"root_relative", o.root_relative ? "true" : "false"}};
   }
 
   nlohmann::json data_state() const override { return {{"batches", sampler_.position()}}; }
@@ -132,14 +133,16 @@ std::unique_ptr<train::Task> make_task(const TokenizerConfig& c, Rqvae model, st
   return std::make_unique<TokenizerTask>(c, std::move(model), std::move(sampler), std::move(val_clips), dev);
 }
 
-Rqvae make_model(const TokenizerConfig& c, const torch::Tensor& mean, const torch::Tensor& sd) {
+Rqvae make_model(const TokenizerConfig& c, const torch::Tensor& mean, const torch::Tensor& sd,
+                 const std::vector<torch::Tensor>& train_clips) {
   Rqvae model(c.model.o);
   VIMO_CHECK(mean.numel() == c.model.o.feature_dim && sd.numel() == c.model.o.feature_dim,
              "feature statistics have " + std::to_string(mean.numel()) + " channels but model.feature_dim=" +
                  std::to_string(c.model.o.feature_dim) + "; fix model.feature_dim or the dataset");
   torch::NoGradGuard ng;
-  model->normalizer->mean.copy_(mean.reshape({-1}));
-  model->normalizer->std.copy_(sd.reshape({-1}).clamp_min(1e-4));
+  auto [m, s] = model_stats(train_clips, mean, sd, model->normalizer->root_relative());
+  model->normalizer->mean.copy_(m);
+  model->normalizer->std.copy_(s.clamp_min(1e-4));
   return model;
 }
 
@@ -149,7 +152,7 @@ int train_tokenizer_on(const TokenizerConfig& c, const std::string& yaml, std::v
   core::apply_threads(c.run.threads);
   core::seed_all(c.run.seed);
   core::open_run_dir(c.run.dir, yaml);
-  auto model = make_model(c, mean, sd);
+  auto model = make_model(c, mean, sd, train_clips);
   model->to(dev);
   auto task = make_task(c, model, std::move(train_clips), std::move(val_clips), dev);
   train::TrainerOptions to;

@@ -8,6 +8,8 @@ namespace vimo::tokenizer {
 
 namespace nn = torch::nn;
 
+constexpr int64_t kPositionDims = 66;  // 22 joints x xyz at the start of a feature vector
+
 namespace {
 // A Sequential with a plain forward(), so it can sit inside another Sequential (keeps "0", "1" names).
 class StageImpl : public nn::SequentialImpl {
@@ -176,16 +178,66 @@ torch::Tensor ResidualQuantizerImpl::lookup(const torch::Tensor& codes) const {
   return sum.reshape({B, T, -1}).permute({0, 2, 1});
 }
 
-NormalizerImpl::NormalizerImpl(int64_t dim) {
+NormalizerImpl::NormalizerImpl(int64_t dim, bool root_relative)
+    : root_relative_(root_relative && dim >= kPositionDims) {
   mean = register_buffer("mean", torch::zeros({dim}));
   std = register_buffer("std", torch::ones({dim}));
+}
+
+torch::Tensor NormalizerImpl::to_model_layout(const torch::Tensor& x) const {
+  if (!root_relative_) return x;
+  auto s = x.sizes().vec();
+  s.back() = kPositionDims / 3;
+  s.push_back(3);
+  auto p = x.narrow(-1, 0, kPositionDims).reshape(s);  // [.., 22, 3]
+  auto root = p.narrow(-2, 0, 1);
+  auto rel = torch::cat({root, p.narrow(-2, 1, p.size(-2) - 1) - root}, -2);
+  return torch::cat({rel.flatten(-2), x.narrow(-1, kPositionDims, x.size(-1) - kPositionDims)}, -1);
+}
+
+torch::Tensor NormalizerImpl::from_model_layout(const torch::Tensor& x) const {
+  if (!root_relative_) return x;
+  auto s = x.sizes().vec();
+  s.back() = kPositionDims / 3;
+  s.push_back(3);
+  auto p = x.narrow(-1, 0, kPositionDims).reshape(s);  // [.., 22, 3]
+  auto root = p.narrow(-2, 0, 1);
+  auto abs = torch::cat({root, p.narrow(-2, 1, p.size(-2) - 1) + root}, -2);
+  return torch::cat({abs.flatten(-2), x.narrow(-1, kPositionDims, x.size(-1) - kPositionDims)}, -1);
+}
+
+torch::Tensor NormalizerImpl::normalize(const torch::Tensor& x) const { return (to_model_layout(x) - mean) / std; }
+
+torch::Tensor NormalizerImpl::denormalize(const torch::Tensor& y) const { return from_model_layout(y * std + mean); }
+
+std::pair<torch::Tensor, torch::Tensor> model_stats(const std::vector<torch::Tensor>& clips, const torch::Tensor& mean,
+                                                    const torch::Tensor& sd, bool root_relative) {
+  auto m = mean.reshape({-1}).to(torch::kFloat).clone(), s = sd.reshape({-1}).to(torch::kFloat).clone();
+  const int64_t F = m.numel();
+  if (!root_relative || F < kPositionDims || clips.empty()) return {m, s};
+  Normalizer probe(F, true);
+  // Running sums in double over every frame and person: [66] each.
+  auto sum = torch::zeros({kPositionDims}, torch::kDouble), sq = torch::zeros({kPositionDims}, torch::kDouble);
+  int64_t n = 0;
+  for (const auto& c : clips) {
+    auto rows = probe->to_model_layout(c.reshape({-1, F}).to(torch::kDouble)).narrow(1, 0, kPositionDims);
+    sum += rows.sum(0);
+    sq += rows.pow(2).sum(0);
+    n += rows.size(0);
+  }
+  if (n < 2) return {m, s};
+  auto mu = sum / n;
+  auto var = (sq - n * mu.pow(2)) / (n - 1);
+  m.narrow(0, 0, kPositionDims).copy_(mu);
+  s.narrow(0, 0, kPositionDims).copy_(var.clamp_min(0).sqrt());
+  return {m, s};
 }
 
 RqvaeImpl::RqvaeImpl(const RqvaeOptions& o) : o_(o) {
   encoder = register_module("encoder", Encoder(o));
   quantizer = register_module("quantizer", ResidualQuantizer(o));
   decoder = register_module("decoder", Decoder(o));
-  normalizer = register_module("normalizer", Normalizer(o.feature_dim));
+  normalizer = register_module("normalizer", Normalizer(o.feature_dim, o.root_relative));
 }
 
 void RqvaeImpl::check_input(const torch::Tensor& x) const {

@@ -17,10 +17,11 @@ from tokenizer_reference import Rqvae  # noqa: E402
 ARCH = dict(width=16, depth=2, code_dim=8, codebook_size=16, num_quantizers=3)
 
 
-def make_run(root: pathlib.Path, seed=0):
+def make_run(root: pathlib.Path, seed=0, root_relative=True):
     """A tokenizer run directory written by Python: config.yaml + one complete checkpoint."""
     torch.manual_seed(seed)
-    m = Rqvae(**ARCH).eval()
+    arch = dict(ARCH, root_relative=root_relative)
+    m = Rqvae(**arch).eval()
     with torch.no_grad():
         for layer in m.quantizer.layers:
             layer.codebook.normal_()
@@ -32,13 +33,14 @@ def make_run(root: pathlib.Path, seed=0):
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ck / "model.safetensors"))
     (ck / "DONE").write_text("complete\n")
     (root / "latest").write_text("checkpoints/step_00000001\n")
-    (root / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in ARCH.items()))
+    (root / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {str(v).lower()}\n" for k, v in arch.items()))
     return m
 
 
-def test_encode_decode_match_reference(vimo_bin, tmp_path):
+@pytest.mark.parametrize("root_relative", [True, False])
+def test_encode_decode_match_reference(vimo_bin, tmp_path, root_relative):
     run = tmp_path / "run"
-    m = make_run(run)
+    m = make_run(run, root_relative=root_relative)
     clip = torch.randn(24, 2, 262)
     np.save(tmp_path / "clip.npy", clip.numpy())
     run_vimo(vimo_bin, "tokenizer", "encode", "--run", run, "--input", tmp_path / "clip.npy", "--out", tmp_path / "codes.npy")

@@ -66,8 +66,9 @@ class StopAfter : public train::Task {
 tokenizer::Rqvae run(const std::string& dir, int64_t stop_at, int exit_code) {
   auto c = tiny_config(dir);
   torch::manual_seed(c.run.seed);
-  auto m = tokenizer::make_model(c, torch::zeros({262}), torch::ones({262}) * 0.1);
-  StopAfter task(tokenizer::make_task(c, m, clips(4, 1), clips(2, 2), torch::kCPU), stop_at);
+  auto train = clips(4, 1);
+  auto m = tokenizer::make_model(c, torch::zeros({262}), torch::ones({262}) * 0.1, train);
+  StopAfter task(tokenizer::make_task(c, m, train, clips(2, 2), torch::kCPU), stop_at);
   train::TrainerOptions o;
   o.run_dir = dir;
   o.train = c.train;

@@ -134,3 +134,35 @@ TEST(TokenizerRqvae, ParameterNamesFollowTheReferenceLayout) {
                         "normalizer.mean"})
     EXPECT_TRUE(names.count(n)) << n;
 }
+
+TEST(TokenizerNormalizer, RootRelativeLayoutIsHandComputedAndInvertible) {
+  // Root (joint 0) at (1, 2, 3), joint 1 at (1.5, 2, 3.25): the layout keeps the root and stores
+  // joint 1 as (0.5, 0, 0.25); dims from 66 on pass through unchanged.
+  Normalizer n(262, true);
+  auto x = torch::randn({2, 5, 262});
+  x.index_put_({0, 0, torch::indexing::Slice(0, 6)}, torch::tensor({1.f, 2.f, 3.f, 1.5f, 2.f, 3.25f}));
+  auto l = n->to_model_layout(x);
+  EXPECT_TRUE(torch::allclose(l[0][0].narrow(0, 0, 6), torch::tensor({1.f, 2.f, 3.f, 0.5f, 0.f, 0.25f})));
+  EXPECT_TRUE(torch::equal(l.narrow(-1, 66, 196), x.narrow(-1, 66, 196)));
+  EXPECT_TRUE(torch::allclose(n->from_model_layout(l), x, 1e-5, 1e-6));
+  n->mean.uniform_(-1, 1);
+  n->std.uniform_(0.5, 2);
+  EXPECT_TRUE(torch::allclose(n->denormalize(n->normalize(x)), x, 1e-5, 1e-5));
+  // Off: the identity layout, plain (x - mean) / std.
+  Normalizer plain(262, false);
+  EXPECT_TRUE(torch::equal(plain->to_model_layout(x), x));
+}
+
+TEST(TokenizerNormalizer, ModelStatsAreThoseOfTheRootRelativeLayout) {
+  std::vector<torch::Tensor> clips = {torch::randn({30, 2, 262}), torch::randn({17, 2, 262}) * 3 + 1};
+  auto mean = torch::randn({262}), sd = torch::rand({262}) + 0.5;
+  auto [m, s] = model_stats(clips, mean, sd, true);
+  Normalizer n(262, true);
+  auto all = n->to_model_layout(torch::cat({clips[0].reshape({-1, 262}), clips[1].reshape({-1, 262})}));
+  EXPECT_TRUE(torch::allclose(m.narrow(0, 0, 66), all.mean(0).narrow(0, 0, 66), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(s.narrow(0, 0, 66), all.std(0).narrow(0, 0, 66), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::equal(m.narrow(0, 66, 196), mean.narrow(0, 66, 196)));  // the dataset's, untouched
+  EXPECT_TRUE(torch::equal(s.narrow(0, 66, 196), sd.narrow(0, 66, 196)));
+  auto [m0, s0] = model_stats(clips, mean, sd, false);
+  EXPECT_TRUE(torch::equal(m0, mean) && torch::equal(s0, sd));
+}

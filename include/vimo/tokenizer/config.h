@@ -36,10 +36,12 @@ struct ModelSection {
     v.key("codebook_size", o.codebook_size, "K: codes per quantizer layer", a().min(2).max(65536));
     v.key("num_quantizers", o.num_quantizers, "Q: residual quantizer layers", a().min(1).max(64));
     v.key("ema_decay", o.ema_decay, "EMA decay of the codebook statistics", core::opt().min(0).max(1));
-    v.key("reset_threshold", o.reset_threshold, "codes with an EMA usage count below this are reset",
+    v.key("reset_threshold", o.reset_threshold, "codes with an EMA usage count below this are reset (about 1/8 of batch*window/4/K)",
           core::opt().min(0));
     v.key("quantizer_dropout", o.quantizer_dropout, "probability of training a step on only the first 1..Q-1 layers",
           core::opt().min(0).max(1));
+    v.key("root_relative", o.root_relative,
+          "normalize joint positions as root + joints relative to the root (statistics from the train split)", a());
   }
 };
 

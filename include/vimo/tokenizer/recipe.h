@@ -59,8 +59,10 @@ std::pair<torch::Tensor, torch::Tensor> load_stats(const std::string& packed_dir
 // The stage-1 training task (exposed for tests that drive train::Trainer directly).
 std::unique_ptr<train::Task> make_task(const TokenizerConfig& cfg, Rqvae model, std::vector<torch::Tensor> train_clips,
                                        std::vector<torch::Tensor> val_clips, torch::Device device);
-// Builds the model with its normalizer set from mean/std [F].
-Rqvae make_model(const TokenizerConfig& cfg, const torch::Tensor& mean, const torch::Tensor& sd);
+// Builds the model with its normalizer set from the dataset's mean/std [F] (position statistics
+// recomputed over `train_clips` in the root-relative layout when model.root_relative).
+Rqvae make_model(const TokenizerConfig& cfg, const torch::Tensor& mean, const torch::Tensor& sd,
+                 const std::vector<torch::Tensor>& train_clips);
 
 // `vimo tokenizer train`: the whole stage. Returns the process exit code.
 int train_tokenizer(const TokenizerConfig& cfg, const std::string& resolved_yaml);

@@ -20,6 +20,9 @@ struct RqvaeOptions {
   double ema_decay = 0.99;
   double reset_threshold = 1.0;   // a code whose EMA count falls below this is reset to a batch vector
   double quantizer_dropout = 0.2; // probability of training on only the first 1..Q-1 layers
+  // Normalize joint positions (feature dims 0..65) as root + joints relative to the root, so pose
+  // detail is not drowned by the metres-wide spread of absolute positions (see docs/tokenizer.md).
+  bool root_relative = true;
   int64_t downsample() const { return int64_t{1} << down_t; }
 };
 
@@ -106,14 +109,30 @@ class ResidualQuantizerImpl : public torch::nn::Module {
 TORCH_MODULE(ResidualQuantizer);
 
 // Feature normalization stored with the weights, so a run directory encodes raw clips alone.
+// With root_relative, the first 66 dims (22 joints x xyz) are re-expressed as the root's position
+// followed by each other joint minus the root before (x - mean) / std; mean and std are then the
+// statistics of that re-expressed layout (see root_relative_stats).
 class NormalizerImpl : public torch::nn::Module {
  public:
-  explicit NormalizerImpl(int64_t dim);
-  torch::Tensor normalize(const torch::Tensor& x) const { return (x - mean) / std; }
-  torch::Tensor denormalize(const torch::Tensor& x) const { return x * std + mean; }
+  NormalizerImpl(int64_t dim, bool root_relative);
+  torch::Tensor normalize(const torch::Tensor& x) const;    // raw [.., F] -> normalized [.., F]
+  torch::Tensor denormalize(const torch::Tensor& y) const;  // normalized [.., F] -> raw [.., F]
+  torch::Tensor to_model_layout(const torch::Tensor& x) const;    // raw -> root-relative positions
+  torch::Tensor from_model_layout(const torch::Tensor& x) const;  // the inverse
+  bool root_relative() const { return root_relative_; }
   torch::Tensor mean, std;
+
+ private:
+  bool root_relative_;
 };
 TORCH_MODULE(Normalizer);
+
+// Mean and std [F] of the normalizer's input layout over the frames of `clips` (each [T, P, F] or
+// [T, F]): the dataset statistics with the position dims replaced by those of the root-relative
+// layout when `root_relative` (other dims keep `mean`/`sd`, the packed dataset's statistics).
+std::pair<torch::Tensor, torch::Tensor> model_stats(const std::vector<torch::Tensor>& clips, const torch::Tensor& mean,
+                                                    const torch::Tensor& sd, bool root_relative);
+
 
 struct RqvaeOut {
   torch::Tensor recon;    // [B, T, F] raw (denormalized) features
