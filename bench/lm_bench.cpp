@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -59,16 +60,27 @@ void row(const char* what, double vimo, double ref) {
   std::printf("%-44s vimo %10.1f   transformers %10.1f   ratio %5.2fx\n", what, vimo, ref, ref > 0 ? vimo / ref : 0.0);
 }
 
+// Sides alternate for three rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
+// both; the medians of the rounds are compared. `ours` measures one vimo round in tokens/s.
+void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args) {
+  std::vector<double> v, ref;
+  for (int r = 1; r <= 3; ++r) {
+    v.push_back(ours());
+    ref.push_back(run_python(python_args).value("tokens_per_s", 0.0));
+    std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s\n", r, v.back(), ref.back());
+  }
+  std::sort(v.begin(), v.end());
+  std::sort(ref.begin(), ref.end());
+  row(what, v[v.size() / 2], ref[ref.size() / 2]);
+}
+
 void bench_train(int threads, const std::string& dir) {
-  // Sides alternate for three rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
-  // both; each round is the median of 5 timed steps, and the medians of the rounds are compared.
-  const int64_t B = 4, T = 256, iters = 5, rounds = 3;
+  const int64_t B = 4, T = 256, iters = 5;
   auto m = load_pretrained(dir);
   m->train();
   auto ids = torch::randint(0, 8000, {B, T + 1}, torch::kLong);
   auto x = ids.narrow(1, 0, T), y = ids.narrow(1, 1, T);
-  std::vector<double> ours, theirs;
-  for (int64_t r = 0; r < rounds; ++r) {
+  auto round = [&] {  // median of 5 timed steps after one warm-up step
     std::vector<double> times;
     for (int64_t i = 0; i < iters + 1; ++i) {
       const double t0 = now();
@@ -79,21 +91,14 @@ void bench_train(int threads, const std::string& dir) {
       if (i > 0) times.push_back(now() - t0);
     }
     std::sort(times.begin(), times.end());
-    ours.push_back(B * T / times[times.size() / 2]);
-    auto ref = run_python("train --model " + dir + " --threads " + std::to_string(threads) +
-                          " --batch 4 --seq 256 --iters 5");
-    theirs.push_back(ref.value("tokens_per_s", 0.0));
-    std::printf("  round %lld: vimo %.1f, transformers %.1f tokens/s\n", static_cast<long long>(r + 1), ours.back(),
-                theirs.back());
-  }
-  std::sort(ours.begin(), ours.end());
-  std::sort(theirs.begin(), theirs.end());
-  row("forward+backward tokens/s (27M, B4 x T256)", ours[ours.size() / 2], theirs[theirs.size() / 2]);
+    return B * T / times[times.size() / 2];
+  };
+  compare_rounds("forward+backward tokens/s (27M, B4 x T256)", round,
+                 "train --model " + dir + " --threads " + std::to_string(threads) + " --batch 4 --seq 256 --iters 5");
 }
 
 void bench_decode(int threads, const std::string& dir) {
-  // Three alternating rounds as in bench_train; each round is the best of 3 generations.
-  const int64_t n_new = 128, rounds = 3;
+  const int64_t n_new = 128;
   auto m = load_pretrained(dir);
   std::vector<int64_t> prompt;
   for (int64_t i = 0; i < 16; ++i) prompt.push_back(1 + i * 37 % 7999);
@@ -101,23 +106,17 @@ void bench_decode(int threads, const std::string& dir) {
   o.greedy = true;
   o.max_new_tokens = n_new;
   generate(m, {prompt}, o);  // warm-up
-  std::vector<double> ours, theirs;
-  for (int64_t r = 0; r < rounds; ++r) {
+  auto round = [&] {  // best of 3 generations
     double best = 1e30;
     for (int i = 0; i < 3; ++i) {
       const double t0 = now();
       generate(m, {prompt}, o);
       best = std::min(best, now() - t0);
     }
-    ours.push_back(n_new / best);
-    auto ref = run_python("decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128");
-    theirs.push_back(ref.value("tokens_per_s", 0.0));
-    std::printf("  round %lld: vimo %.1f, transformers %.1f tokens/s\n", static_cast<long long>(r + 1), ours.back(),
-                theirs.back());
-  }
-  std::sort(ours.begin(), ours.end());
-  std::sort(theirs.begin(), theirs.end());
-  row("greedy decoding tokens/s (27M, batch 1)", ours[ours.size() / 2], theirs[theirs.size() / 2]);
+    return n_new / best;
+  };
+  compare_rounds("greedy decoding tokens/s (27M, batch 1)", round,
+                 "decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128");
 }
 
 int64_t status_kb(const char* key) {

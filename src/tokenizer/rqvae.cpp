@@ -3,12 +3,25 @@
 #include "vimo/tokenizer/rqvae.h"
 
 #include "vimo/core/error.h"
+#include "vimo/motion/clip.h"
 
 namespace vimo::tokenizer {
 
 namespace nn = torch::nn;
 
-constexpr int64_t kPositionDims = 66;  // 22 joints x xyz at the start of a feature vector
+constexpr int64_t kPositionDims = motion::kNumJoints * 3;  // joint positions lead a feature vector
+
+// Adds `sign` x the root's position to every other joint (dims 0..65); the rest passes through.
+// sign -1: raw -> root-relative layout; +1: the inverse.
+static torch::Tensor shift_by_root(const torch::Tensor& x, double sign) {
+  auto s = x.sizes().vec();
+  s.back() = motion::kNumJoints;
+  s.push_back(3);
+  auto p = x.narrow(-1, 0, kPositionDims).reshape(s);  // [.., 22, 3]
+  auto root = p.narrow(-2, 0, 1);
+  auto moved = torch::cat({root, p.narrow(-2, 1, p.size(-2) - 1) + sign * root}, -2);
+  return torch::cat({moved.flatten(-2), x.narrow(-1, kPositionDims, x.size(-1) - kPositionDims)}, -1);
+}
 
 namespace {
 // A Sequential with a plain forward(), so it can sit inside another Sequential (keeps "0", "1" names).
@@ -185,25 +198,11 @@ NormalizerImpl::NormalizerImpl(int64_t dim, bool root_relative)
 }
 
 torch::Tensor NormalizerImpl::to_model_layout(const torch::Tensor& x) const {
-  if (!root_relative_) return x;
-  auto s = x.sizes().vec();
-  s.back() = kPositionDims / 3;
-  s.push_back(3);
-  auto p = x.narrow(-1, 0, kPositionDims).reshape(s);  // [.., 22, 3]
-  auto root = p.narrow(-2, 0, 1);
-  auto rel = torch::cat({root, p.narrow(-2, 1, p.size(-2) - 1) - root}, -2);
-  return torch::cat({rel.flatten(-2), x.narrow(-1, kPositionDims, x.size(-1) - kPositionDims)}, -1);
+  return root_relative_ ? shift_by_root(x, -1) : x;
 }
 
 torch::Tensor NormalizerImpl::from_model_layout(const torch::Tensor& x) const {
-  if (!root_relative_) return x;
-  auto s = x.sizes().vec();
-  s.back() = kPositionDims / 3;
-  s.push_back(3);
-  auto p = x.narrow(-1, 0, kPositionDims).reshape(s);  // [.., 22, 3]
-  auto root = p.narrow(-2, 0, 1);
-  auto abs = torch::cat({root, p.narrow(-2, 1, p.size(-2) - 1) + root}, -2);
-  return torch::cat({abs.flatten(-2), x.narrow(-1, kPositionDims, x.size(-1) - kPositionDims)}, -1);
+  return root_relative_ ? shift_by_root(x, 1) : x;
 }
 
 torch::Tensor NormalizerImpl::normalize(const torch::Tensor& x) const { return (to_model_layout(x) - mean) / std; }
@@ -215,12 +214,11 @@ std::pair<torch::Tensor, torch::Tensor> model_stats(const std::vector<torch::Ten
   auto m = mean.reshape({-1}).to(torch::kFloat).clone(), s = sd.reshape({-1}).to(torch::kFloat).clone();
   const int64_t F = m.numel();
   if (!root_relative || F < kPositionDims || clips.empty()) return {m, s};
-  Normalizer probe(F, true);
   // Running sums in double over every frame and person: [66] each.
   auto sum = torch::zeros({kPositionDims}, torch::kDouble), sq = torch::zeros({kPositionDims}, torch::kDouble);
   int64_t n = 0;
   for (const auto& c : clips) {
-    auto rows = probe->to_model_layout(c.reshape({-1, F}).to(torch::kDouble)).narrow(1, 0, kPositionDims);
+    auto rows = shift_by_root(c.reshape({-1, F}).to(torch::kDouble), -1).narrow(1, 0, kPositionDims);
     sum += rows.sum(0);
     sq += rows.pow(2).sum(0);
     n += rows.size(0);

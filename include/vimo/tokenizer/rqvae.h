@@ -111,7 +111,7 @@ TORCH_MODULE(ResidualQuantizer);
 // Feature normalization stored with the weights, so a run directory encodes raw clips alone.
 // With root_relative, the first 66 dims (22 joints x xyz) are re-expressed as the root's position
 // followed by each other joint minus the root before (x - mean) / std; mean and std are then the
-// statistics of that re-expressed layout (see root_relative_stats).
+// statistics of that re-expressed layout (see model_stats).
 class NormalizerImpl : public torch::nn::Module {
  public:
   NormalizerImpl(int64_t dim, bool root_relative);
@@ -132,7 +132,6 @@ TORCH_MODULE(Normalizer);
 // layout when `root_relative` (other dims keep `mean`/`sd`, the packed dataset's statistics).
 std::pair<torch::Tensor, torch::Tensor> model_stats(const std::vector<torch::Tensor>& clips, const torch::Tensor& mean,
                                                     const torch::Tensor& sd, bool root_relative);
-
 
 struct RqvaeOut {
   torch::Tensor recon;    // [B, T, F] raw (denormalized) features
