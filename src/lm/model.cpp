@@ -139,19 +139,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = cache->k[layer].narrow(2, 0, past + T);
     v = cache->v[layer].narrow(2, 0, past + T);
   }
-  // Grouped-query attention: each key/value head serves heads/kv_heads query heads. For causal
-  // attention without a mask (training, prefill) SDPA's fused kernels take the shared heads as they
-  // are (enable_gqa); otherwise (masks, one-token decode steps, where the CPU kernels measured faster
-  // this way) the keys and values are repeated to one head per query head.
-  const bool native_gqa = kv_heads != heads && !mask.defined() && causal;
-  if (kv_heads != heads && !native_gqa) {
+  // Grouped-query attention: each key/value head serves heads/kv_heads query heads. K/V are repeated
+  // on every path (SDPA's enable_gqa for the unmasked prefill made full and cached logits differ by
+  // more than 1e-5 on the CPU, so cached decoding would no longer equal full recompute).
+  if (kv_heads != heads) {
     const int64_t Tk = k.size(2), rep = heads / kv_heads;
     k = k.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
     v = v.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
   }
-  auto o = mask.defined()
-               ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false)
-               : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal, std::nullopt, native_gqa);
+  auto o = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false)
+                          : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal);
   return o_proj(o.transpose(1, 2).reshape({B, T, heads * head_dim}));
 }
 
