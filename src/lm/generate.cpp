@@ -47,7 +47,7 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
   VIMO_CHECK(!prompts.empty(), "generate: no prompts");
   VIMO_CHECK(o.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
   VIMO_CHECK(o.greedy || o.temperature > 0, "generate: temperature must be positive (or use greedy decoding)");
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;  // no autograd bookkeeping for the many small per-step tensors
   const bool was_training = m->is_training();
   m->eval();
   const int64_t B = static_cast<int64_t>(prompts.size());

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "vimo/core/error.h"
+#include "vimo/lm/gemv.h"
 
 namespace vimo::lm {
 namespace {
@@ -26,7 +27,7 @@ ProjImpl::ProjImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorO
 }
 
 torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
-  auto y = bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+  auto y = dense(x, weight, bias);
   if (!has_lora() || merged) return y;
   auto h = x.to(lora_A->weight.scalar_type());
   if (dropout > 0 && is_training()) h = at::dropout(h, dropout, true);
@@ -76,8 +77,8 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
 }
 
 torch::Tensor EmbeddingImpl::project(const torch::Tensor& x) {
-  if (!tail.defined() || tail.size(0) == 0) return at::linear(x, weight);
-  return torch::cat({at::linear(x, weight), at::linear(x, tail)}, -1);
+  if (!tail.defined() || tail.size(0) == 0) return dense(x, weight);
+  return torch::cat({dense(x, weight), dense(x, tail)}, -1);
 }
 
 torch::Tensor EmbeddingImpl::full() const {
@@ -139,9 +140,25 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = cache->k[layer].narrow(2, 0, past + T);
     v = cache->v[layer].narrow(2, 0, past + T);
   }
-  // Grouped-query attention: each key/value head serves heads/kv_heads query heads. K/V are repeated
-  // on every path (SDPA's enable_gqa for the unmasked prefill made full and cached logits differ by
-  // more than 1e-5 on the CPU, so cached decoding would no longer equal full recompute).
+  // Grouped-query attention: each key/value head serves rep = heads/kv_heads query heads. One new token
+  // (decoding) folds the rep query heads of a group into the query-length axis, q [B, Hkv, rep, D]:
+  // the same sums without copying the cache rep times per step (the mask, if any, is the same for all
+  // of them). Longer inputs repeat K/V (SDPA's enable_gqa for the unmasked prefill made full and cached
+  // logits differ by more than 1e-5 on the CPU, so cached decoding would no longer equal recompute;
+  // training, below, has no such pair to keep equal).
+  if (kv_heads != heads && T == 1) {
+    const int64_t rep = heads / kv_heads;
+    auto qg = q.reshape({B, kv_heads, rep, head_dim});  // head h = g * rep + r, as the repeat below
+    auto o = mask.defined() ? at::scaled_dot_product_attention(qg, k, v, mask, 0.0, false)
+                            : at::scaled_dot_product_attention(qg, k, v, std::nullopt, 0.0, false);
+    return o_proj(o.reshape({B, 1, heads * head_dim}));  // [B, Hkv, rep, D] -> [B, 1, Hq * D]
+  }
+  // Training without a mask or cache (the common case) hands the grouped K/V to SDPA as they are, as
+  // transformers does: no repeated copies in the forward and no reduction of them in the backward.
+  if (kv_heads != heads && !mask.defined() && !cache && is_training() && torch::GradMode::is_enabled())
+    return o_proj(at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal, std::nullopt, /*enable_gqa=*/true)
+                      .transpose(1, 2)
+                      .reshape({B, T, heads * head_dim}));
   if (kv_heads != heads) {
     const int64_t Tk = k.size(2), rep = heads / kv_heads;
     k = k.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});

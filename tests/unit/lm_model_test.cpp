@@ -7,6 +7,7 @@
 
 #include "vimo/core/error.h"
 #include "vimo/core/tensor_io.h"
+#include "vimo/lm/gemv.h"
 #include "vimo/lm/generate.h"
 #include "vimo/lm/hf.h"
 #include "vimo/lm/lora.h"
@@ -75,6 +76,38 @@ TEST(LmRope, ScalingMatchesPublishedFormulas) {
   EXPECT_NEAR(s[63].item<double>(), plain / 8, plain * 1e-5);
 }
 
+TEST(LmGemv, SmallLinearMatchesAtLinear) {
+  torch::manual_seed(5);
+  torch::NoGradGuard g;
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    for (int64_t M = 1; M <= kSmallLinearMaxRows; ++M)
+      for (int64_t K : {7, 64, 203})  // 7 and 203: the k-tail after the 8-wide loop
+        for (int64_t N : {1, 5, 130}) {
+          auto x = torch::randn({M, 1, K}), w = torch::randn({N, K}), b = torch::randn({N});
+          ASSERT_TRUE(small_linear_applies(x, w));
+          auto ref = at::linear(x.to(torch::kFloat64), w.to(torch::kFloat64), b.to(torch::kFloat64));
+          auto y = small_linear(x, w, b);
+          ASSERT_EQ(y.sizes(), ref.sizes());
+          EXPECT_LT(maxdiff(y.to(torch::kFloat64), ref), 2e-5 * std::sqrt(static_cast<double>(K)))
+              << M << "x" << K << " N " << N;
+          // bfloat16 weights and activations: the float32 result of the same rounded operands, rounded once.
+          auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16);
+          auto refb = at::linear(xb.to(torch::kFloat64), wb.to(torch::kFloat64)).to(torch::kBFloat16);
+          EXPECT_LE(maxdiff(small_linear(xb, wb, {}).to(torch::kFloat64), refb.to(torch::kFloat64)),
+                    refb.abs().max().item<double>() / 128)
+              << "bf16 " << M << "x" << K << " N " << N;
+        }
+  }
+  auto w = torch::randn({8, 16}, torch::requires_grad());
+  EXPECT_FALSE(small_linear_applies(torch::randn({5, 16}), w.detach()));  // too many rows: the GEMM
+  {
+    torch::AutoGradMode on(true);
+    EXPECT_FALSE(small_linear_applies(torch::randn({1, 16}), w));  // autograd must see at::linear
+  }
+  EXPECT_FALSE(small_linear_applies(torch::randn({1, 16}, torch::kFloat64), w.detach().to(torch::kFloat64)));
+}
+
 TEST(LmModel, KvCacheGenerationEqualsFullRecompute) {
   auto m = build_random(tiny(), 0.3, 1);
   GenerateOptions o;
@@ -109,6 +142,26 @@ TEST(LmModel, CachedLogitsEqualFullForward) {
   std::vector<torch::Tensor> parts = {a, b};
   for (int t = 8; t < 12; ++t) parts.push_back(m->forward(ids.narrow(1, t, 1), f));
   EXPECT_LT(maxdiff(torch::cat(parts, 1), full), 1e-5);
+}
+
+TEST(LmModel, TrainingGroupedAttentionEqualsRepeatedHeads) {
+  // train() hands grouped K/V to SDPA (enable_gqa); eval() repeats them. Same logits and gradients.
+  auto m = build_random(tiny(), 0.3, 4);
+  torch::manual_seed(12);
+  auto ids = torch::randint(0, 97, {2, 10}, torch::kLong);
+  auto run = [&](bool training) {
+    m->train(training);
+    m->zero_grad();
+    auto logits = m->forward(ids);
+    logits.pow(2).mean().backward();
+    auto* attn = m->model->layers[0]->as<DecoderLayerImpl>()->self_attn.get();
+    return std::make_pair(logits.detach(), attn->k_proj->weight.grad().clone());
+  };
+  auto [ref_logits, ref_grad] = run(false);
+  auto [logits, grad] = run(true);
+  EXPECT_LT(maxdiff(logits, ref_logits), 1e-5);
+  EXPECT_LT(maxdiff(grad, ref_grad), 1e-5 * (1 + ref_grad.abs().max().item<double>()));
+  EXPECT_GT(ref_grad.abs().max().item<double>(), 0);
 }
 
 TEST(LmModel, PaddedBatchEqualsSingleSequences) {
