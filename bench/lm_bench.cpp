@@ -1,6 +1,8 @@
 // Llama benchmarks against transformers on the CPU: forward+backward tokens/s (training), batch-1
-// greedy decoding tokens/s, and the peak-RSS cost of loading a ~1 GB checkpoint.
-//   lm_bench [train|decode|rss|all] [--threads N]
+// greedy decoding tokens/s, and the peak-RSS cost of loading a ~1 GB checkpoint; and, on a GPU, an
+// 8B-shaped model with random bf16 weights: decoding tokens/s and training MFU (vimo alone).
+//   lm_bench [train|decode|rss|all] [--threads N] [--rounds 3] [--dtype float32|bfloat16 (decode)]
+//   lm_bench device [--shape 8b|small] [--device cuda|cpu] [--seq 2048] [--peak-tflops 989]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,8 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+
+#include <torch/cuda.h>
 
 #include "vimo/core/run.h"
 #include "vimo/lm/generate.h"
@@ -60,11 +64,13 @@ void row(const char* what, double vimo, double ref) {
   std::printf("%-44s vimo %10.1f   transformers %10.1f   ratio %5.2fx\n", what, vimo, ref, ref > 0 ? vimo / ref : 0.0);
 }
 
-// Sides alternate for three rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
+int g_rounds = 3;  // --rounds
+
+// Sides alternate for g_rounds rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
 // both; the medians of the rounds are compared. `ours` measures one vimo round in tokens/s.
 void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args) {
   std::vector<double> v, ref;
-  for (int r = 1; r <= 3; ++r) {
+  for (int r = 1; r <= g_rounds; ++r) {
     v.push_back(ours());
     ref.push_back(run_python(python_args).value("tokens_per_s", 0.0));
     std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s\n", r, v.back(), ref.back());
@@ -97,9 +103,11 @@ void bench_train(int threads, const std::string& dir) {
                  "train --model " + dir + " --threads " + std::to_string(threads) + " --batch 4 --seq 256 --iters 5");
 }
 
-void bench_decode(int threads, const std::string& dir) {
+void bench_decode(int threads, const std::string& dir, const std::string& dtype) {
   const int64_t n_new = 128;
-  auto m = load_pretrained(dir);
+  LoadOptions lo;
+  lo.dtype = dtype_from_name(dtype, "--dtype");
+  auto m = load_pretrained(dir, lo);
   std::vector<int64_t> prompt;
   for (int64_t i = 0; i < 16; ++i) prompt.push_back(1 + i * 37 % 7999);
   GenerateOptions o;
@@ -115,8 +123,10 @@ void bench_decode(int threads, const std::string& dir) {
     }
     return n_new / best;
   };
-  compare_rounds("greedy decoding tokens/s (27M, batch 1)", round,
-                 "decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128");
+  const std::string what = "greedy decoding tokens/s (27M, batch 1, " + dtype_name(*lo.dtype) + ")";
+  compare_rounds(what.c_str(), round,
+                 "decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128 --dtype " +
+                     dtype_name(*lo.dtype));
 }
 
 int64_t status_kb(const char* key) {
@@ -167,23 +177,141 @@ void bench_rss(const char* self) {
   int st = 0;
   waitpid(pid, &st, 0);
 }
+// ---- device: an 8B-shaped model (Llama-3.1-8B's shapes, random weights) in bf16 ----
+LlamaConfig device_config(const std::string& shape) {
+  LlamaConfig c;
+  c.rope_theta = 500000;
+  c.rope_type = "llama3";
+  c.rope_factor = 8;
+  c.max_position_embeddings = 131072;
+  c.rms_norm_eps = 1e-5;
+  c.torch_dtype = "bfloat16";
+  if (shape == "8b") {  // meta-llama/Llama-3.1-8B config.json
+    c.vocab_size = 128256;
+    c.hidden_size = 4096;
+    c.intermediate_size = 14336;
+    c.num_hidden_layers = 32;
+    c.num_attention_heads = 32;
+    c.num_key_value_heads = 8;
+    c.head_dim = 128;
+  } else if (shape == "small") {  // the same code path at a size a CPU runs in seconds
+    c.vocab_size = 4096;
+    c.hidden_size = 256;
+    c.intermediate_size = 704;
+    c.num_hidden_layers = 4;
+    c.num_attention_heads = 8;
+    c.num_key_value_heads = 2;
+    c.head_dim = 32;
+  } else {
+    throw std::runtime_error("--shape must be 8b or small, got '" + shape + "'");
+  }
+  return c;
+}
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+// Random weights drawn on the device itself (an 8B model is 16 GB in bf16: no host copy).
+LlamaForCausalLM random_on_device(const LlamaConfig& c, const torch::Device& d) {
+  LlamaForCausalLM m(c, torch::TensorOptions().dtype(torch::kBFloat16).device(d));
+  m->to_device(d);
+  torch::NoGradGuard g;
+  for (auto& item : m->named_parameters()) {
+    if (item.key().find("norm") != std::string::npos) item.value().fill_(1.0);
+    else item.value().normal_(0.0, 0.02);
+  }
+  return m;
+}
+
+void bench_device(const std::string& shape, const std::string& device, int64_t seq, double peak_tflops) {
+  const torch::Device d(device);
+  if (d.is_cuda() && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA device is visible");
+  const LlamaConfig c = device_config(shape);
+  auto m = random_on_device(c, d);
+  const double n_params = static_cast<double>(c.num_parameters());
+  std::printf("device bench: %s, shape %s (%.1fM parameters), bf16 weights\n", device.c_str(), shape.c_str(), n_params / 1e6);
+  // Decoding: batch 1 and 8, prompt 128 random ids, 128 new tokens (no stop id), best of 3 after a warm-up.
+  for (int64_t batch : {1, 8}) {
+    std::vector<std::vector<int64_t>> prompts(batch);
+    auto ids = torch::randint(1, c.vocab_size, {batch, 128}, torch::kLong);
+    for (int64_t b = 0; b < batch; ++b) prompts[b] = std::vector<int64_t>(ids[b].data_ptr<int64_t>(), ids[b].data_ptr<int64_t>() + 128);
+    GenerateOptions o;
+    o.greedy = true;
+    o.max_new_tokens = 128;
+    generate(m, prompts, o);
+    double best = 1e30;
+    for (int i = 0; i < 3; ++i) {
+      sync(d);
+      const double t0 = now();
+      generate(m, prompts, o);
+      sync(d);
+      best = std::min(best, now() - t0);
+    }
+    std::printf("  greedy decoding, batch %ld, prompt 128 + 128 new: %.1f tokens/s per sequence, %.1f in all\n",
+                static_cast<long>(batch), 128 / best, batch * 128 / best);
+  }
+  // Training: forward + backward (cross-entropy, every weight trainable, no optimizer step) of one
+  // sequence of `seq` tokens; MFU counts 6 N + 12 L H T FLOPs per token (PaLM's accounting, H = width,
+  // N without the input embedding, which is a lookup).
+  m->train();
+  auto ids = torch::randint(0, c.vocab_size, {1, seq + 1}, torch::TensorOptions().dtype(torch::kLong).device(d));
+  auto x = ids.narrow(1, 0, seq), y = ids.narrow(1, 1, seq);
+  std::vector<double> times;
+  for (int i = 0; i < 6; ++i) {
+    sync(d);
+    const double t0 = now();
+    auto logits = m->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), y.reshape({-1}));
+    m->zero_grad();
+    loss.backward();
+    sync(d);
+    if (i > 0) times.push_back(now() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  const double tok_s = seq / times[times.size() / 2];
+  const double matmul_params = n_params - static_cast<double>(c.vocab_size) * c.hidden_size;
+  const double flops_per_token = 6 * matmul_params + 12.0 * c.num_hidden_layers * c.hidden_size * seq;
+  std::printf("  forward+backward, 1 x %ld tokens: %.0f tokens/s, %.1f TFLOP/s = MFU %.1f%% of %.0f TFLOP/s\n",
+              static_cast<long>(seq), tok_s, tok_s * flops_per_token / 1e12,
+              100 * tok_s * flops_per_token / (peak_tflops * 1e12), peak_tflops);
+  if (d.is_cuda()) {
+    // Peak memory is not exposed by the C++ API without CUDA headers; nvidia-smi beside the run shows it.
+    std::printf("  (peak bf16 dense TFLOP/s assumed %.0f: H100/H200 SXM; pass --peak-tflops for other cards)\n", peak_tflops);
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "all";
   if (mode == "rss-child" && argc > 2) return rss_child(argv[2]);
   int threads = 0;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--threads") threads = std::stoi(argv[i + 1]);
+  std::string shape = "8b", device = "cuda", dtype = "float32";
+  int64_t seq = 2048;
+  double peak = 989;
+  for (int i = 2; i + 1 < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads") threads = std::stoi(argv[i + 1]);
+    if (a == "--shape") shape = argv[i + 1];
+    if (a == "--dtype") dtype = argv[i + 1];
+    if (a == "--rounds") g_rounds = std::max(1, std::stoi(argv[i + 1]));
+    if (a == "--device") device = argv[i + 1];
+    if (a == "--seq") seq = std::stoll(argv[i + 1]);
+    if (a == "--peak-tflops") peak = std::stod(argv[i + 1]);
+  }
   threads = vimo::core::apply_threads(threads);
-  std::printf("lm_bench: %d thread(s), both sides float32 on the CPU\n", threads);
+  if (mode == "device") {
+    bench_device(shape, device, seq, peak);
+    return 0;
+  }
+  std::printf("lm_bench: %d thread(s), both sides on the CPU (training float32, decoding %s)\n", threads, dtype.c_str());
   const std::string dir = (fs::temp_directory_path() / "vimo_lm_bench_27m").string();
   if (mode != "rss" && !fs::exists(dir + "/model.safetensors")) {
     auto m = build_random(bench_config(), 0.02, 1);
     save_pretrained(m, dir);
   }
   if (mode == "train" || mode == "all") bench_train(threads, dir);
-  if (mode == "decode" || mode == "all") bench_decode(threads, dir);
+  if (mode == "decode" || mode == "all") bench_decode(threads, dir, dtype);
   if (mode == "rss" || mode == "all") bench_rss(argv[0]);
   return 0;
 }
