@@ -374,6 +374,7 @@ std::vector<Proj> LlamaForCausalLMImpl::projections(const std::vector<std::strin
 void LlamaForCausalLMImpl::to_device(torch::Device d) {
   to(d);
   opts_ = opts_.device(d);
+  inv_freq_ = inv_freq_.to(d);  // here, not lazily inside a forward that may run under InferenceMode
 }
 
 // transformers' rope_init_fn for "default", "linear" and "llama3" (modeling_rope_utils.py).
