@@ -75,7 +75,7 @@ TORCH_MODULE(RmsNorm);
 
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const LlamaConfig& c, const torch::TensorOptions& o);
-  // x [B, T, H]; cos/sin [B, 1, T, D]; mask [B, 1, T, Tk] bool or undefined (then causal or none)
+  // x [B, T, H]; cos, signed sin [B, 1, T, D] (rope_tables); mask [B, 1, T, Tk] bool or undefined
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, bool causal, KVCache* cache, int64_t layer);
   Proj q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -141,7 +141,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   Embedding lm_head{nullptr};  // untied head only (weight [V0, H] + tail); null when tied
 
  private:
-  torch::Tensor rope_tables(const torch::Tensor& positions, torch::Tensor* sin);  // cos [B,1,T,D]
+  torch::Tensor rope_tables(const torch::Tensor& positions, torch::Tensor* sin);  // cos [B,1,T,D]; *sin = [-sin, sin]
   LlamaConfig cfg_;
   torch::TensorOptions opts_;
   torch::Tensor inv_freq_;  // [D/2] float32
