@@ -17,8 +17,9 @@ bool small_linear_applies(const torch::Tensor& x, const torch::Tensor& w) {
   return !torch::GradMode::is_enabled() || !(x.requires_grad() || w.requires_grad());
 }
 
-torch::Tensor small_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
-  VIMO_CHECK(small_linear_applies(x, w), "small_linear: unsupported operands (see small_linear_applies)");
+namespace {
+// small_linear after small_linear_applies(x, w) held.
+torch::Tensor run_small_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
   const int64_t K = w.size(1), N = w.size(0), M = x.numel() / K;
   auto xf = x.to(torch::kFloat32).contiguous();  // [M, K] (a no-op for float32 contiguous x)
   auto y = torch::empty({M, N}, xf.options());
@@ -34,9 +35,15 @@ torch::Tensor small_linear(const torch::Tensor& x, const torch::Tensor& w, const
   sizes.back() = N;
   return y.to(x.scalar_type()).view(sizes);
 }
+}  // namespace
+
+torch::Tensor small_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
+  VIMO_CHECK(small_linear_applies(x, w), "small_linear: unsupported operands (see small_linear_applies)");
+  return run_small_linear(x, w, bias);
+}
 
 torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
-  if (small_linear_applies(x, w)) return small_linear(x, w, bias);
+  if (small_linear_applies(x, w)) return run_small_linear(x, w, bias);
   return bias.defined() ? at::linear(x, w, bias) : at::linear(x, w);
 }
 

@@ -157,17 +157,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   }
   // Training without a mask or cache (the common case) hands the grouped K/V to SDPA as they are, as
   // transformers does: no repeated copies in the forward and no reduction of them in the backward.
-  if (kv_heads != heads && !mask.defined() && !cache && is_training() && torch::GradMode::is_enabled())
-    return o_proj(at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal, std::nullopt, /*enable_gqa=*/true)
-                      .transpose(1, 2)
-                      .reshape({B, T, heads * head_dim}));
-  if (kv_heads != heads) {
+  const bool sdpa_gqa =
+      kv_heads != heads && !mask.defined() && !cache && is_training() && torch::GradMode::is_enabled();
+  if (kv_heads != heads && !sdpa_gqa) {
     const int64_t Tk = k.size(2), rep = heads / kv_heads;
     k = k.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
     v = v.unsqueeze(2).expand({B, kv_heads, rep, Tk, head_dim}).reshape({B, heads, Tk, head_dim});
   }
   auto o = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false)
-                          : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal);
+                          : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, causal, std::nullopt, sdpa_gqa);
   return o_proj(o.transpose(1, 2).reshape({B, T, heads * head_dim}));
 }
 
@@ -207,10 +205,9 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c, const torch::Te
 torch::Tensor LlamaForCausalLMImpl::rope_tables(const torch::Tensor& positions, torch::Tensor* sin) {
   if (inv_freq_.device() != positions.device()) inv_freq_ = inv_freq_.to(positions.device());
   auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
-  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                 // [B, 1, T, D]
-  auto s = freqs.sin();
-  *sin = torch::cat({-s, s}, -1).unsqueeze(1).to(dtype());  // signed for rope(): [-sin, sin]
-  return emb.cos().to(dtype());
+  auto c = freqs.cos(), s = freqs.sin();                                  // each angle once
+  *sin = torch::cat({-s, s}, -1).unsqueeze(1).to(dtype());  // [B, 1, T, D], signed for rope(): [-sin, sin]
+  return torch::cat({c, c}, -1).unsqueeze(1).to(dtype());   // [B, 1, T, D]
 }
 
 torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const ForwardOptions& opt) {
