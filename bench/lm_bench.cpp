@@ -80,25 +80,51 @@ void compare_rounds(const char* what, const std::function<double()>& ours, const
   row(what, v[v.size() / 2], ref[ref.size() / 2]);
 }
 
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+// Median seconds of `iters` forward + cross-entropy + backward steps (no optimizer) after one warm-up.
+double median_train_step_s(LlamaForCausalLM& m, const torch::Tensor& x, const torch::Tensor& y, int iters) {
+  const torch::Device d = x.device();
+  std::vector<double> times;
+  for (int i = 0; i < iters + 1; ++i) {
+    sync(d);
+    const double t0 = now();
+    auto logits = m->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
+                                                     y.reshape({-1}));
+    m->zero_grad();
+    loss.backward();
+    sync(d);
+    if (i > 0) times.push_back(now() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Best seconds of 3 generations (the caller warms up).
+double best_generate_s(LlamaForCausalLM& m, const std::vector<std::vector<int64_t>>& prompts, const GenerateOptions& o) {
+  const torch::Device d = m->device();
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    sync(d);
+    const double t0 = now();
+    generate(m, prompts, o);
+    sync(d);
+    best = std::min(best, now() - t0);
+  }
+  return best;
+}
+
 void bench_train(int threads, const std::string& dir) {
-  const int64_t B = 4, T = 256, iters = 5;
+  const int64_t B = 4, T = 256;
+  const int iters = 5;
   auto m = load_pretrained(dir);
   m->train();
   auto ids = torch::randint(0, 8000, {B, T + 1}, torch::kLong);
   auto x = ids.narrow(1, 0, T), y = ids.narrow(1, 1, T);
-  auto round = [&] {  // median of 5 timed steps after one warm-up step
-    std::vector<double> times;
-    for (int64_t i = 0; i < iters + 1; ++i) {
-      const double t0 = now();
-      auto logits = m->forward(x);
-      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
-      m->zero_grad();
-      loss.backward();
-      if (i > 0) times.push_back(now() - t0);
-    }
-    std::sort(times.begin(), times.end());
-    return B * T / times[times.size() / 2];
-  };
+  auto round = [&] { return B * T / median_train_step_s(m, x, y, iters); };
   compare_rounds("forward+backward tokens/s (27M, B4 x T256)", round,
                  "train --model " + dir + " --threads " + std::to_string(threads) + " --batch 4 --seq 256 --iters 5");
 }
@@ -114,15 +140,7 @@ void bench_decode(int threads, const std::string& dir, const std::string& dtype)
   o.greedy = true;
   o.max_new_tokens = n_new;
   generate(m, {prompt}, o);  // warm-up
-  auto round = [&] {  // best of 3 generations
-    double best = 1e30;
-    for (int i = 0; i < 3; ++i) {
-      const double t0 = now();
-      generate(m, {prompt}, o);
-      best = std::min(best, now() - t0);
-    }
-    return n_new / best;
-  };
+  auto round = [&] { return n_new / best_generate_s(m, {prompt}, o); };
   const std::string what = "greedy decoding tokens/s (27M, batch 1, " + dtype_name(*lo.dtype) + ")";
   compare_rounds(what.c_str(), round,
                  "decode --model " + dir + " --threads " + std::to_string(threads) + " --new 128 --dtype " +
@@ -208,10 +226,6 @@ LlamaConfig device_config(const std::string& shape) {
   return c;
 }
 
-void sync(const torch::Device& d) {
-  if (d.is_cuda()) torch::cuda::synchronize();
-}
-
 // Random weights drawn on the device itself (an 8B model is 16 GB in bf16: no host copy).
 LlamaForCausalLM random_on_device(const LlamaConfig& c, const torch::Device& d) {
   LlamaForCausalLM m(c, torch::TensorOptions().dtype(torch::kBFloat16).device(d));
@@ -239,15 +253,8 @@ void bench_device(const std::string& shape, const std::string& device, int64_t s
     GenerateOptions o;
     o.greedy = true;
     o.max_new_tokens = 128;
-    generate(m, prompts, o);
-    double best = 1e30;
-    for (int i = 0; i < 3; ++i) {
-      sync(d);
-      const double t0 = now();
-      generate(m, prompts, o);
-      sync(d);
-      best = std::min(best, now() - t0);
-    }
+    generate(m, prompts, o);  // warm-up
+    const double best = best_generate_s(m, prompts, o);
     std::printf("  greedy decoding, batch %ld, prompt 128 + 128 new: %.1f tokens/s per sequence, %.1f in all\n",
                 static_cast<long>(batch), 128 / best, batch * 128 / best);
   }
@@ -257,19 +264,7 @@ void bench_device(const std::string& shape, const std::string& device, int64_t s
   m->train();
   auto ids = torch::randint(0, c.vocab_size, {1, seq + 1}, torch::TensorOptions().dtype(torch::kLong).device(d));
   auto x = ids.narrow(1, 0, seq), y = ids.narrow(1, 1, seq);
-  std::vector<double> times;
-  for (int i = 0; i < 6; ++i) {
-    sync(d);
-    const double t0 = now();
-    auto logits = m->forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), y.reshape({-1}));
-    m->zero_grad();
-    loss.backward();
-    sync(d);
-    if (i > 0) times.push_back(now() - t0);
-  }
-  std::sort(times.begin(), times.end());
-  const double tok_s = seq / times[times.size() / 2];
+  const double tok_s = seq / median_train_step_s(m, x, y, 5);
   const double matmul_params = n_params - static_cast<double>(c.vocab_size) * c.hidden_size;
   const double flops_per_token = 6 * matmul_params + 12.0 * c.num_hidden_layers * c.hidden_size * seq;
   std::printf("  forward+backward, 1 x %ld tokens: %.0f tokens/s, %.1f TFLOP/s = MFU %.1f%% of %.0f TFLOP/s\n",
