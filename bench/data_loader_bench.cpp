@@ -13,7 +13,7 @@
 #include "vimo/data/loader.h"
 #include "vimo/data/normalizer.h"
 #include "vimo/data/packed.h"
-#include "vimo/tokenizer/recipe.h"
+#include "vimo/train/recipes/tokenizer.h"
 
 namespace fs = std::filesystem;
 using namespace vimo;
@@ -23,15 +23,12 @@ namespace {
 constexpr int kBatch = 256, kWindow = 64;
 
 // Windows/s that stage 1 trains on with `config_path` here: optimizer steps of its RQ-VAE (forward,
-// losses, backward, AdamW) on random clips, after two warm-up steps.
-double stage1_windows_per_second(const std::string& config_path, double seconds) {
-  auto c = core::resolve_config<tokenizer::TokenizerConfig>(core::ConfigSource::from_files({config_path}));
+// losses, backward, AdamW) on windows of `ds` drawn by its own loader, after two warm-up steps.
+double stage1_windows_per_second(const std::string& config_path, const data::PackedDataset& ds, double seconds) {
+  auto c = core::resolve_config<train::TokenizerConfig>(core::ConfigSource::from_files({config_path}));
   core::apply_threads(c.run.threads);
-  std::vector<torch::Tensor> clips;
-  for (int i = 0; i < 32; ++i) clips.push_back(torch::randn({c.data.window * 2, 2, c.model.o.feature_dim}));
-  auto model = tokenizer::make_model(c, torch::zeros({c.model.o.feature_dim}), torch::ones({c.model.o.feature_dim}),
-                                     clips);
-  auto task = tokenizer::make_task(c, model, clips, {}, torch::kCPU);
+  auto model = train::make_tokenizer_model(c, data::Normalizer(torch::zeros({262}), torch::ones({262})), ds);
+  auto task = train::make_tokenizer_task(c, model, ds, {}, torch::kCPU);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.optim.lr));
   auto step = [&](int64_t s) {
     opt.zero_grad();
@@ -45,9 +42,9 @@ double stage1_windows_per_second(const std::string& config_path, double seconds)
   double el = 0;
   while ((el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) < seconds) step(2 + steps++);
   std::printf("stage 1 (%s: width %lld, batch %lld x %lld frames, %d threads): %.1f steps/s\n", config_path.c_str(),
-              static_cast<long long>(c.model.o.width), static_cast<long long>(c.data.batch_size),
-              static_cast<long long>(c.data.window), at::get_num_threads(), steps / el);
-  return steps / el * static_cast<double>(c.data.batch_size);
+              static_cast<long long>(c.model.width), static_cast<long long>(c.data.loader.batch_size),
+              static_cast<long long>(c.data.loader.window), at::get_num_threads(), steps / el);
+  return steps / el * static_cast<double>(c.data.loader.batch_size);
 }
 
 double run_loader(const data::PackedDataset& ds, const data::Normalizer& n, int workers, double seconds) {
@@ -107,7 +104,7 @@ int main(int argc, char** argv) {
                                    : data::Normalizer::load(stats_path);
     std::printf("dataset %s: %lld clips, %lld frames; batch %d x %d frames\n", data_path.c_str(),
                 static_cast<long long>(ds.size()), static_cast<long long>(ds.total_frames()), kBatch, kWindow);
-    const double need = stage1_windows_per_second(tok_config, seconds);
+    const double need = stage1_windows_per_second(tok_config, ds, seconds);
     std::printf("stage 1 consumes %.0f windows/s here\n", need);
     double best = 0;
     for (int workers : {0, 1, 2}) {

@@ -10,7 +10,8 @@
 #include <ATen/autocast_mode.h>
 
 #include "vimo/core/run.h"
-#include "vimo/tokenizer/recipe.h"
+#include "vimo/data/packed.h"
+#include "vimo/train/recipes/tokenizer.h"
 
 using namespace vimo;
 
@@ -24,20 +25,24 @@ int main(int argc, char** argv) {
   const std::string precision = argc > 6 ? argv[6] : "fp32";
   at::set_num_threads(threads);
   torch::manual_seed(0);
-  tokenizer::TokenizerConfig c;
+  train::TokenizerConfig c;
   c.run.seed = 0;
-  c.model.o.width = width;
-  c.model.o.code_dim = width;
-  c.model.o.codebook_size = 512;
-  c.model.o.num_quantizers = 6;
-  c.data.window = 64;
-  c.data.batch_size = batch;
+  c.model.width = width;
+  c.model.code_dim = width;
+  c.model.codebook_size = 512;
+  c.model.num_quantizers = 6;
+  c.data.loader.window = 64;
+  c.data.loader.batch_size = static_cast<int>(batch);
   const auto dev = core::resolve_device(device);
-  std::vector<torch::Tensor> clips;
-  for (int i = 0; i < 16; ++i) clips.push_back(torch::randn({128, 2, 262}));
-  auto model = tokenizer::make_model(c, torch::zeros({262}), torch::ones({262}), clips);
+  // 16 random two-person clips of 128 frames, packed as stage 1 reads them.
+  const auto packed = (std::filesystem::temp_directory_path() / "vimo_tokenizer_bench.h5").string();
+  std::vector<motion::Clip> clips;
+  for (int i = 0; i < 16; ++i) clips.push_back({"c" + std::to_string(i), torch::randn({128, 2, 262}), {}});
+  data::write_packed(packed, clips);
+  auto ds = data::PackedDataset::open(packed);
+  auto model = train::make_tokenizer_model(c, data::Normalizer(torch::zeros({262}), torch::ones({262})), ds);
   model->to(dev);
-  auto task = tokenizer::make_task(c, model, clips, {}, dev);
+  auto task = train::make_tokenizer_task(c, model, ds, {}, dev);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(2e-4));
   const bool bf16 = precision == "bf16" && dev.is_cuda();
   auto step = [&] {

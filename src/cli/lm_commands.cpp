@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "vimo/core/error.h"
 #include "vimo/core/log.h"
 #include "vimo/core/run.h"
 #include "vimo/core/tensor_io.h"
@@ -10,6 +11,7 @@
 #include "vimo/lm/hf.h"
 #include "vimo/lm/lora.h"
 #include "vimo/lm/tools.h"
+#include "vimo/vim/model.h"
 
 namespace vimo::cli {
 namespace {
@@ -41,14 +43,19 @@ Registrar reg(60, [](CLI::App& app) {
   auto fo = std::make_shared<Common>();
   auto out = std::make_shared<std::string>();
   auto padding = std::make_shared<std::string>("right");
+  auto run = std::make_shared<std::string>();
   auto* f = g->add_subcommand("forward", "write logits for token ids: [N, vocab] float32, or [B, Tmax, vocab] for several");
   add_common(f, *fo);
+  f->get_option("--model")->required(false);
+  f->add_option("--run", *run, "an LM run directory instead of --model: its trained model, unmerged")->excludes("--model");
   f->add_option("--out", *out, "output .npy")->required();
   f->add_option("--padding", *padding, "batch padding side (the model sees a padded batch with a mask)")
       ->check(CLI::IsMember({"left", "right"}));
-  f->callback([fo, out, padding] {
+  f->callback([fo, out, padding, run] {
     core::apply_threads(fo->threads);
-    auto m = lm::load_for_inference(fo->model, fo->adapter, fo->dtype, fo->device);
+    VIMO_CHECK(!fo->model.empty() || !run->empty(), "give --model DIR or --run DIR");
+    auto m = run->empty() ? lm::load_for_inference(fo->model, fo->adapter, fo->dtype, fo->device)
+                          : vim::VimModel::load_run(*run, core::resolve_device(fo->device)).lm();
     auto seqs = parse_all(fo->tokens);
     auto logits = lm::forward_padded(m, seqs, *padding);
     if (seqs.size() == 1) logits = logits[0];
@@ -97,7 +104,7 @@ Registrar reg(60, [](CLI::App& app) {
     core::seed_all(cfg.run.seed);
     auto m = lm::build_from_config(cfg, core::resolve_device(cfg.run.device));
     lm::save_pretrained(m, *dir);
-    if (cfg.lora.enabled) lm::save_adapter(m, *dir + "/adapter", cfg.model.pretrained);
+    if (cfg.lora.enabled) lm::save_adapter(m, *dir + "/adapter", cfg.model.scratch() ? "" : cfg.model.base);
     vimo::log::info("wrote ", m->config().num_parameters(), "-parameter model to ", *dir);
   });
 });

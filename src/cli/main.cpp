@@ -1,4 +1,5 @@
 // vimo's entry point: builds the subcommand tree and turns errors into messages and exit codes.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -46,6 +47,16 @@ int main(int argc, char** argv) {
   bool version = false;
   app.add_flag("--version", version, "print versions, devices, BLAS and threads, then exit");
   vimo::cli::setup_all(app);
+  if (argc > 1 && argv[1][0] != '-') {  // a first word that is no command: say so (CLI11 would print the help)
+    std::vector<std::string> names;
+    for (auto* sc : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sc->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      const std::string near = vimo::core::detail::suggest(argv[1], names);
+      vimo::log::error("unknown command '", argv[1], "'", near.empty() ? "" : " (did you mean '" + near + "'?)",
+                       "; `vimo --help` lists the commands");
+      return vimo::kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
     if (version) {

@@ -1,4 +1,4 @@
-// `vimo tokenizer encode|decode`: clip.npy <-> codes.npy, and a packed split -> token cache.
+// `vimo tokenizer encode|decode`: clip.npy <-> codes.npy, and packed splits -> token caches.
 #include <filesystem>
 #include <iostream>
 
@@ -18,19 +18,21 @@ struct CodecArgs {
 Registrar reg(42, [](CLI::App& app) {
   auto* g = group(app, "tokenizer", "stage 1: the RQ-VAE motion tokenizer (train, eval, encode, decode)");
   auto e = std::make_shared<CodecArgs>();
-  auto* enc = g->add_subcommand("encode", "motion -> codes: --input clip.npy --out codes.npy, or --data split.h5 --out tokens.h5");
+  auto* enc = g->add_subcommand("encode", "motion -> codes: --input clip.npy --out codes.npy, or --data packed/DIR "
+                                           "--out tokens/DIR (every split; or --data split.h5 --out x.h5)");
   enc->add_option("--run", e->run, "tokenizer run directory")->required();
   auto* in = enc->add_option("--input", e->input, "clip [T, P, 262] or [T, 262] float .npy");
-  auto* data = enc->add_option("--data", e->data, "a packed split (.h5): every clip into a token cache");
+  auto* data = enc->add_option("--data", e->data,
+                               "a packed directory (each {train,val,test}.h5 -> <out>/<split>.h5) or one split .h5");
   in->excludes(data);
-  enc->add_option("--out", e->out, "codes.npy [T/4, P, Q] int64, or tokens.h5 with --data")->required();
+  enc->add_option("--out", e->out, "codes.npy [T/4, P, Q] int64; with --data a directory of token caches (or one .h5)")
+      ->required();
   enc->add_option("--device", e->device, "cpu | cuda[:N] | auto");
   enc->callback([e] {
-    VIMO_CHECK(!e->input.empty() || !e->data.empty(), "give --input clip.npy or --data split.h5");
+    VIMO_CHECK(!e->input.empty() || !e->data.empty(), "give --input clip.npy or --data packed/DIR");
     auto tok = tokenizer::MotionTokenizer::load(e->run, core::resolve_device(e->device));
     if (!e->data.empty()) {
-      tokenizer::write_token_cache(tok, e->data, e->out, e->run);
-      std::cout << "wrote " << e->out << "\n";
+      for (const auto& f : tokenizer::encode_packed(tok, e->data, e->out)) std::cout << "wrote " << f << "\n";
       return;
     }
     VIMO_CHECK(std::filesystem::exists(e->input), "input '" + e->input + "' does not exist");

@@ -2,11 +2,12 @@
 #include <iostream>
 
 #include "command.h"
+#include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
 #include "vimo/core/run.h"
-#include "vimo/tokenizer/recipe.h"
 #include "vimo/tokenizer/tokenizer.h"
+#include "vimo/train/recipes/tokenizer.h"
 
 namespace vimo::cli {
 namespace {
@@ -25,10 +26,11 @@ Registrar reg(41, [](CLI::App& app) {
   c->add_option("--out", a->out, "JSON output (default: <run>/eval_<split>.json)");
   c->add_option("--device", a->device, "auto | cpu | cuda[:N]");
   c->callback([a] {
-    auto tok = tokenizer::MotionTokenizer::load(a->run, core::resolve_device(a->device));
-    const std::string packed = a->packed.empty() ? tok.config().data.packed : a->packed;
-    auto clips = tokenizer::load_split(packed, a->split);
-    auto r = tokenizer::evaluate(tok.model(), clips, core::resolve_device(a->device));
+    const auto dev = core::resolve_device(a->device);
+    auto tok = tokenizer::MotionTokenizer::load(a->run, dev);
+    const std::string packed = a->packed.empty() ? tok.trained_on() : a->packed;
+    VIMO_CHECK(!packed.empty(), "tokenizer run '" + a->run + "' does not name its dataset; pass --data DIR");
+    auto r = train::evaluate_tokenizer(tok.model(), train::split_clips(train::open_packed_split(packed, a->split)), dev);
     auto j = r.to_json();
     j["run"] = a->run;
     j["checkpoint"] = tok.checkpoint();

@@ -3,12 +3,12 @@
 
 #include "command.h"
 #include "vimo/core/schemas.h"
-#include "vimo/tokenizer/recipe.h"
+#include "vimo/train/recipes/tokenizer.h"
 
 namespace vimo::cli {
 namespace {
 
-core::SchemaRegistrar<tokenizer::TokenizerConfig> schema("tokenizer");
+core::SchemaRegistrar<train::TokenizerConfig> schema("tokenizer");
 
 Registrar reg(40, [](CLI::App& app) {
   auto* g = group(app, "tokenizer", "stage 1: the RQ-VAE motion tokenizer (train, eval, encode, decode)");
@@ -17,12 +17,12 @@ Registrar reg(40, [](CLI::App& app) {
   add_config_options(c, *opts);
   c->callback([opts] {
     std::string yaml;
-    auto cfg = train::resolve_for_run<tokenizer::TokenizerConfig>(opts->files, opts->overrides, &yaml);
+    auto cfg = train::resolve_for_run<train::TokenizerConfig>(opts->files, opts->overrides, &yaml);
     if (opts->dump) {
       std::fputs(yaml.c_str(), stdout);
       return;
     }
-    tokenizer::train_tokenizer(cfg, yaml);
+    train::train_tokenizer(cfg, yaml);
   });
 });
 

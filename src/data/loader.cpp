@@ -6,27 +6,17 @@
 
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
+#include "vimo/core/rng.h"
 #include "vimo/data/prefetch.h"
 
 namespace vimo::data {
 namespace {
 
+using core::below;
+using core::derive_seed;
 using motion::kFeatureDim;
 constexpr int kStateVersion = 1;
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-uint64_t derive_seed(int64_t seed, uint64_t stream, int64_t index) {
-  return splitmix64(splitmix64(static_cast<uint64_t>(seed) ^ stream) + static_cast<uint64_t>(index));
-}
-// Uniform integer in [0, n) from one 64-bit draw (multiply-shift; the same on every platform).
-uint64_t below(std::mt19937_64& rng, uint64_t n) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
-}
 std::string hex(uint64_t v) {
   char b[17];
   std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));

@@ -4,6 +4,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/schemas.h"
+#include "vimo/lm/lora.h"
 
 using json = nlohmann::json;
 
@@ -167,9 +168,9 @@ int64_t LlamaConfig::num_parameters() const {
   return num_hidden_layers * layer + vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + hidden_size;
 }
 
-LlamaConfig LmModelSection::to_llama() const {
+LlamaConfig LlamaArchSection::to_llama(int64_t vocab, const std::string& dtype) const {
   LlamaConfig c;
-  c.vocab_size = vocab_size;
+  c.vocab_size = vocab;
   c.hidden_size = hidden_size;
   c.intermediate_size = intermediate_size;
   c.num_hidden_layers = num_layers;
@@ -186,6 +187,15 @@ LlamaConfig LmModelSection::to_llama() const {
   c.rms_norm_eps = 1e-5;
   c.validate("config section 'model'");
   return c;
+}
+
+LmLoraSection::LmLoraSection() {
+  const LoraOptions d;
+  rank = d.rank;
+  alpha = d.alpha;
+  dropout = d.dropout;
+  targets = d.targets;
+  rslora = d.rslora;
 }
 
 }  // namespace vimo::lm

@@ -64,18 +64,17 @@ void save_adapter(LlamaForCausalLM& m, const std::string& dir, const std::string
     kinds.insert(names[i].substr(names[i].rfind('.') + 1));
     o.rank = p->rank;
     o.dropout = p->dropout;
-    alpha = p->scaling * static_cast<double>(p->rank);
+    alpha = p->alpha;
+    o.rslora = p->rslora;
   }
   VIMO_CHECK(!out.empty(), "the model has no LoRA adapters to save (apply_lora first)");
   json mts = nullptr;
   const auto& emb = m->model->embed_tokens;
   if (emb->tail.defined() && emb->tail.size(0) > 0) {  // new vocabulary rows are trained: save them whole
     out.emplace_back(kPrefix + "model.embed_tokens.weight", emb->full().detach());
-    mts = json::array({"embed_tokens"});
-    if (m->lm_head) {
-      out.emplace_back(kPrefix + "lm_head.weight", m->lm_head->full().detach());
-      mts.push_back("lm_head");
-    }
+    mts = json::array({"embed_tokens", "lm_head"});
+    // A tied head is saved too (the same matrix): PEFT would otherwise keep the resized base's head rows.
+    out.emplace_back(kPrefix + "lm_head.weight", (m->lm_head ? m->lm_head->full() : emb->full()).detach());
   }
   json cfg = {{"peft_type", "LORA"},
               {"task_type", "CAUSAL_LM"},
@@ -86,9 +85,10 @@ void save_adapter(LlamaForCausalLM& m, const std::string& dir, const std::string
               {"target_modules", std::vector<std::string>(kinds.begin(), kinds.end())},
               {"bias", "none"},
               {"fan_in_fan_out", false},
-              {"use_rslora", false},
+              {"use_rslora", o.rslora},
               {"init_lora_weights", true},
               {"modules_to_save", mts},
+              {"ensure_weight_tying", !m->lm_head && !mts.is_null()},
               {"inference_mode", true}};
   core::save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), out, {{"format", "pt"}});
   core::write_file_atomic((fs::path(dir) / "adapter_config.json").string(), cfg.dump(2) + "\n");
@@ -156,9 +156,21 @@ LoraOptions load_adapter(LlamaForCausalLM& m, const std::string& dir) {
   };
   full(kPrefix + "model.embed_tokens.weight", m->model->embed_tokens);
   if (m->lm_head) full(kPrefix + "lm_head.weight", m->lm_head);
+  else if (st.contains(kPrefix + "lm_head.weight")) used.insert(kPrefix + "lm_head.weight");  // the tied head's copy
   m->mutable_config().vocab_size = m->model->embed_tokens->size();
   for (const auto& n : st.names())
     VIMO_CHECK(used.count(n), "'" + w_path.string() + "' holds tensor '" + n + "' that vimo cannot place (wrong base model?)");
+  return o;
+}
+
+LoraOptions lora_options(const LmLoraSection& s, uint64_t seed) {
+  LoraOptions o;
+  o.rank = s.rank;
+  o.alpha = s.alpha;
+  o.dropout = s.dropout;
+  o.targets = s.targets;
+  o.rslora = s.rslora;
+  o.seed = seed;
   return o;
 }
 

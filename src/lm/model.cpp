@@ -17,6 +17,51 @@ namespace {
 torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) {
   return x * cos + at::roll(x, {x.size(-1) / 2}, {-1}) * sin_signed;
 }
+// Reentrant activation checkpoint of one decoder layer: the forward runs without building a graph;
+// the backward reruns it with grad enabled (same CPU RNG state, so LoRA dropout draws the same mask)
+// and backpropagates through it, which accumulates the layer's parameter gradients in place.
+using LayerFn = std::function<torch::Tensor(const torch::Tensor&)>;
+struct LayerFnHolder : torch::CustomClassHolder {
+  explicit LayerFnHolder(LayerFn fn) : f(std::move(fn)) {}
+  LayerFn f;
+};
+struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor h, LayerFn f) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ctx->saved_data["rng"] = gen.get_state();
+    }
+    auto holder = c10::make_intrusive<LayerFnHolder>(std::move(f));
+    ctx->saved_data["f"] = c10::IValue::make_capsule(holder);
+    ctx->save_for_backward({h});
+    torch::NoGradGuard ng;
+    return holder->f(h);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto h = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    auto holder = c10::static_intrusive_pointer_cast<LayerFnHolder>(ctx->saved_data["f"].toCapsule());
+    auto gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor now;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      now = gen.get_state();
+      gen.set_state(ctx->saved_data["rng"].toTensor());
+    }
+    torch::Tensor out;
+    {
+      torch::AutoGradMode on(true);
+      out = holder->f(h);
+    }
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(now);
+    }
+    torch::autograd::backward({out}, {grad[0]});
+    return {h.grad(), torch::Tensor()};
+  }
+};
 bool is_adapter_or_tail(const std::string& name) {
   return name.find("lora_") != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".tail");
 }
@@ -36,7 +81,7 @@ torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
   return y + (at::linear(at::linear(h, lora_A->weight), lora_B->weight) * scaling).to(y.scalar_type());
 }
 
-void ProjImpl::add_lora(int64_t r, double alpha, double drop, bool rslora) {
+void ProjImpl::add_lora(int64_t r, double lora_alpha, double drop, bool rs) {
   VIMO_CHECK(!has_lora(), "a LoRA adapter is already attached to this projection");
   const int64_t in = weight.size(1), out = weight.size(0);
   // Adapters of half-precision bases are kept in float32 (as PEFT does) so small updates survive.
@@ -47,7 +92,9 @@ void ProjImpl::add_lora(int64_t r, double alpha, double drop, bool rslora) {
   lora_A = register_module("lora_A", LoraPart(torch::empty({r, in}, o).uniform_(-bound, bound).requires_grad_(true)));
   lora_B = register_module("lora_B", LoraPart(torch::zeros({out, r}, o).requires_grad_(true)));
   rank = r;
-  scaling = rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+  alpha = lora_alpha;
+  rslora = rs;
+  scaling = rs ? lora_alpha / std::sqrt(static_cast<double>(r)) : lora_alpha / static_cast<double>(r);
   dropout = drop;
 }
 
@@ -74,18 +121,19 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
   if (!tail.defined() || tail.size(0) == 0) return at::embedding(weight, ids);
   const int64_t v0 = weight.size(0);
   auto base = at::embedding(weight, ids.clamp_max(v0 - 1));
-  auto ext = at::embedding(tail, (ids - v0).clamp_min(0));
+  auto ext = at::embedding(tail, (ids - v0).clamp_min(0)).to(weight.scalar_type());
   return torch::where(ids.ge(v0).unsqueeze(-1), ext, base);
 }
 
 torch::Tensor EmbeddingImpl::project(const torch::Tensor& x) {
   if (!tail.defined() || tail.size(0) == 0) return dense(x, weight);
-  return torch::cat({dense(x, weight), dense(x, tail)}, -1);
+  auto t = tail.scalar_type() == x.scalar_type() ? tail : tail.to(x.scalar_type());
+  return torch::cat({dense(x, weight), dense(x, t)}, -1);
 }
 
 torch::Tensor EmbeddingImpl::full() const {
   if (!tail.defined() || tail.size(0) == 0) return weight;
-  return torch::cat({weight, tail}, 0);
+  return torch::cat({weight, tail.to(weight.scalar_type())}, 0);
 }
 
 void EmbeddingImpl::set_tail(torch::Tensor t) {
@@ -101,7 +149,7 @@ void EmbeddingImpl::set_tail(torch::Tensor t) {
 void EmbeddingImpl::fold_tail() {
   if (!tail.defined() || tail.size(0) == 0) return;
   torch::NoGradGuard g;
-  auto merged = torch::cat({weight.detach(), tail.detach()}, 0);
+  auto merged = torch::cat({weight.detach(), tail.detach().to(weight.scalar_type())}, 0);
   weight.set_data(merged);
   tail.set_data(torch::empty({0, weight.size(1)}, weight.options()));
   tail.requires_grad_(false);
@@ -240,7 +288,7 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const Forwa
   }
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(ids.device());
   torch::Tensor positions = opt.positions;
-  if (!positions.defined()) {
+  if (!positions.defined() && !opt.segment_ids.defined()) {
     if (any_pad)  // count real tokens only, so left padding does not shift positions
       positions = (key_valid.to(torch::kLong).cumsum(1) - 1).clamp_min(0).narrow(1, past, T);
     else
@@ -248,7 +296,22 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const Forwa
   }
   torch::Tensor mask;
   bool causal = false;
-  if (!any_pad && past == 0) {
+  if (opt.segment_ids.defined()) {
+    VIMO_CHECK(!cache && !am.defined(), "segment_ids (packed rows) cannot be combined with a KV cache or an attention_mask");
+    VIMO_CHECK(opt.segment_ids.sizes() == ids.sizes(), "segment_ids must have the shape of the token ids [B, T]");
+    auto seg = opt.segment_ids.to(ids.device(), torch::kLong);
+    auto idx = torch::arange(T, lopts);
+    if (!positions.defined()) {  // position within the segment: t - (first index of t's segment)
+      auto starts = torch::cat({torch::ones({B, 1}, seg.options().dtype(torch::kBool)),
+                                seg.narrow(1, 1, T - 1).ne(seg.narrow(1, 0, T - 1))}, 1);
+      auto first = std::get<0>(torch::where(starts, idx.unsqueeze(0).expand({B, T}), torch::zeros_like(seg)).cummax(1));
+      positions = idx.unsqueeze(0) - first;
+    }
+    auto m = seg.unsqueeze(2).eq(seg.unsqueeze(1)).logical_and(seg.ge(0).unsqueeze(1));  // [B, T, T]
+    m = m.logical_and(torch::ones({T, T}, lopts.dtype(torch::kBool)).tril().unsqueeze(0));
+    m = m.logical_or(torch::eye(T, lopts.dtype(torch::kBool)).unsqueeze(0));  // padding rows see themselves
+    mask = m.unsqueeze(1);                                                    // [B, 1, T, T]
+  } else if (!any_pad && past == 0) {
     causal = T > 1;  // no explicit mask, so fused kernels apply
   } else if (any_pad || T > 1) {
     auto qpos = torch::arange(past, past + T, lopts).unsqueeze(1);  // [T, 1]
@@ -262,10 +325,15 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const Forwa
   auto cos = rope_tables(positions, &sin);
   auto h = model->embed_tokens(ids);
   int64_t li = 0;
+  const bool ckpt = checkpointing_ && is_training() && torch::GradMode::is_enabled() && !cache;
   for (const auto& m : *model->layers) {
     auto* layer = m->as<DecoderLayerImpl>();
-    h = h + layer->self_attn(layer->input_layernorm(h), cos, sin, mask, causal, cache, li++);
-    h = h + layer->mlp(layer->post_attention_layernorm(h));
+    const int64_t i = li++;
+    auto step = [=](const torch::Tensor& x) {
+      auto y = x + layer->self_attn(layer->input_layernorm(x), cos, sin, mask, causal, cache, i);
+      return y + layer->mlp(layer->post_attention_layernorm(y));
+    };
+    h = ckpt ? LayerCheckpoint::apply(h, LayerFn(step)) : step(h);
   }
   if (cache) cache->length += T;
   return model->norm(h);
@@ -305,18 +373,26 @@ void LlamaForCausalLMImpl::init_weights(double std, uint64_t seed) {
   }
 }
 
-void LlamaForCausalLMImpl::resize_vocab(int64_t new_size, double noise, uint64_t seed) {
+void LlamaForCausalLMImpl::resize_vocab(int64_t new_size, uint64_t seed) {
   const int64_t old = cfg_.vocab_size;
   VIMO_CHECK(new_size >= old, "cannot shrink the vocabulary from " + std::to_string(old) + " to " + std::to_string(new_size));
   if (new_size == old) return;
   fold_vocab_tail();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // As transformers' resize_token_embeddings(mean_resizing=True): new rows ~ N(mean, 1e-9 * covariance)
+  // of the old rows, or the mean itself when that covariance is not positive definite. The rows are
+  // kept in float32 whatever the base's dtype, so small updates to them survive.
   auto grow = [&](Embedding& e) {
     torch::NoGradGuard g;
-    auto w = e->weight.detach().to(torch::kCPU, torch::kFloat32);
-    auto mean = w.mean(0), spread = w.std(0);
-    auto rows = mean + noise * spread * torch::randn({new_size - old, w.size(1)}, gen, torch::kFloat32);
-    e->set_tail(rows.to(e->weight.options().requires_grad(false)));
+    auto w = e->weight.detach().to(torch::kCPU, torch::kFloat64);  // [V0, H]
+    auto mean = w.mean(0);
+    auto centered = w - mean;
+    auto cov = centered.t().mm(centered) / static_cast<double>(w.size(0)) * 1e-9;  // [H, H]
+    auto [chol, info] = at::linalg_cholesky_ex(cov);
+    auto rows = mean.unsqueeze(0).expand({new_size - old, w.size(1)}).clone();
+    if (info.item<int64_t>() == 0)
+      rows += torch::randn({new_size - old, w.size(1)}, gen, torch::kFloat64).mm(chol.t());
+    e->set_tail(rows.to(e->weight.options().dtype(torch::kFloat32).requires_grad(false)));
   };
   grow(model->embed_tokens);
   if (lm_head) grow(lm_head);

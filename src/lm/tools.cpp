@@ -72,24 +72,17 @@ LlamaForCausalLM load_for_inference(const std::string& model_dir, const std::str
 
 LlamaForCausalLM build_from_config(const LmConfig& c, torch::Device device) {
   LlamaForCausalLM m{nullptr};
-  if (!c.model.pretrained.empty()) {
+  if (!c.model.scratch()) {
     LoadOptions lo;
     lo.dtype = dtype_from_name(c.model.dtype, "model.dtype");
     lo.device = device;
-    m = load_pretrained(c.model.pretrained, lo);
+    m = load_pretrained(c.model.base, lo);
   } else {
-    m = build_random(c.model.to_llama(), c.model.init_std, static_cast<uint64_t>(c.run.seed), device);
+    m = build_random(c.model.arch.to_llama(c.model.vocab_size, c.model.dtype), c.model.arch.init_std,
+                     static_cast<uint64_t>(c.run.seed), device);
   }
-  if (c.vocab.size > 0) m->resize_vocab(c.vocab.size, c.vocab.init_noise, static_cast<uint64_t>(c.run.seed) + 1);
-  if (c.lora.enabled) {
-    LoraOptions lo;
-    lo.rank = c.lora.rank;
-    lo.alpha = c.lora.alpha;
-    lo.dropout = c.lora.dropout;
-    lo.targets = c.lora.targets;
-    lo.seed = static_cast<uint64_t>(c.run.seed) + 2;
-    apply_lora(m, lo, c.lora.freeze_base);
-  }
+  if (c.vocab.size > 0) m->resize_vocab(c.vocab.size, static_cast<uint64_t>(c.run.seed) + 1);
+  if (c.lora.enabled) apply_lora(m, lora_options(c.lora, static_cast<uint64_t>(c.run.seed) + 2));
   return m;
 }
 

@@ -185,10 +185,22 @@ void HfBpeTokenizer::load(const std::string& text) {
       refuse(f, std::string("model.") + k, m[k].dump(), "null");
   ignore_merges_ = m.value("ignore_merges", false);
   VIMO_CHECK(m.contains("vocab") && m["vocab"].is_object(), "tokenizer.json '" + f + "': model.vocab is missing");
+  // Ids index tables sized by the largest one: each must be a non-negative integer of sane size.
+  constexpr int64_t kMaxId = 1 << 24;
+  auto checked_id = [&](const json& v, const std::string& where) {
+    VIMO_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < kMaxId,
+               "tokenizer.json '" + f + "': " + where + " has id " + v.dump() + "; ids must be integers in 0.." +
+                   std::to_string(kMaxId - 1) + " (is the file corrupt?)");
+    return static_cast<int>(v.get<int64_t>());
+  };
   int size = 0;
-  for (const auto& [tok, id] : m["vocab"].items()) size = std::max(size, id.get<int>() + 1);
+  for (const auto& [tok, id] : m["vocab"].items()) size = std::max(size, checked_id(id, "model.vocab[\"" + tok + "\"]") + 1);
   const json added = j.value("added_tokens", json::array());
-  for (const auto& a : added) size = std::max(size, a.at("id").get<int>() + 1);
+  for (const auto& a : added) {
+    VIMO_CHECK(a.is_object() && a.contains("id") && a.contains("content"),
+               "tokenizer.json '" + f + "': an added_tokens entry lacks \"id\" or \"content\": " + a.dump());
+    size = std::max(size, checked_id(a["id"], "added_tokens (\"" + a["content"].dump() + "\")") + 1);
+  }
   id_to_bytes_.assign(static_cast<size_t>(size), "");
   id_to_token_.assign(static_cast<size_t>(size), "");
   special_.assign(static_cast<size_t>(size), false);
@@ -300,7 +312,12 @@ void HfBpeTokenizer::load(const std::string& text) {
                    "tokenizer.json '" + f + "': " + field + ".single names special token \"" + name +
                        "\" that is not in " + field + ".special_tokens");
         const json& sp = p["special_tokens"][name];
-        for (const auto& id : sp.at("ids")) (after ? suffix_ids_ : prefix_ids_).push_back(id.get<int>());
+        for (const auto& id : sp.at("ids")) {
+          const int v = checked_id(id, field + ".special_tokens[\"" + name + "\"]");
+          VIMO_CHECK(v < size, "tokenizer.json '" + f + "': " + field + ".special_tokens[\"" + name + "\"] has id " +
+                                   std::to_string(v) + ", outside the vocabulary (" + std::to_string(size) + " ids)");
+          (after ? suffix_ids_ : prefix_ids_).push_back(v);
+        }
       }
     } else if (t != "ByteLevel") {
       refuse(f, field + ".type", "\"" + t + "\"", "ByteLevel, TemplateProcessing, Sequence, null");

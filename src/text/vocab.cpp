@@ -50,7 +50,7 @@ MotionLayout read_motion_layout(const std::string& path) {
   return l;
 }
 
-UnifiedVocab UnifiedVocab::build(const TextTokenizer& text, const MotionLayout& layout) {
+UnifiedVocab UnifiedVocab::build(const TextTokenizer& text, const MotionLayout& layout, int first_new_id) {
   VIMO_CHECK(layout.codebook_size > 0 && layout.num_quantizers > 0, "motion layout needs codebook_size > 0 and num_quantizers > 0");
   UnifiedVocab v;
   v.layout_ = layout;
@@ -70,7 +70,7 @@ UnifiedVocab UnifiedVocab::build(const TextTokenizer& text, const MotionLayout& 
     reserved.push_back(*id);
   }
   size_t next_reserved = 0;
-  int next_new = v.text_size_;
+  int next_new = std::max(v.text_size_, first_new_id);
   for (const auto& n : vimo_special_names()) {
     std::optional<int> own = text.token_to_id(n);
     if (n == "<pad>")

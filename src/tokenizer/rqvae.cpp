@@ -231,6 +231,24 @@ std::pair<torch::Tensor, torch::Tensor> model_stats(const std::vector<torch::Ten
   return {m, s};
 }
 
+namespace {
+// Collects the architecture keys of a visited struct as YAML scalars.
+struct ArchitectureWriter {
+  std::map<std::string, std::string>& out;
+  template <class T> void key(const std::string& name, T& value, const std::string&, const core::KeyOpts& o = {}) {
+    if (o.arch) out[name] = YAML::Dump(core::detail::to_node(value));
+  }
+};
+}  // namespace
+
+std::map<std::string, std::string> architecture_metadata(const RqvaeOptions& o) {
+  std::map<std::string, std::string> m{{"format", kRqvaeFormat}};
+  ArchitectureWriter w{m};
+  RqvaeOptions copy = o;
+  copy.visit(w);
+  return m;
+}
+
 RqvaeImpl::RqvaeImpl(const RqvaeOptions& o) : o_(o) {
   encoder = register_module("encoder", Encoder(o));
   quantizer = register_module("quantizer", ResidualQuantizer(o));

@@ -1,50 +1,110 @@
-// Loading a tokenizer run directory; encoding and decoding whole clips.
+// Loading a tokenizer run directory (architecture from the weights' metadata); encoding and
+// decoding whole clips.
 #include "vimo/tokenizer/tokenizer.h"
 
 #include <filesystem>
 
 #include "vimo/core/checkpoint.h"
 #include "vimo/core/error.h"
-#include "vimo/train/trainer.h"
+#include "vimo/core/module_io.h"
+#include "vimo/core/tensor_io.h"
 
 namespace fs = std::filesystem;
 
 namespace vimo::tokenizer {
+namespace {
+
+// Fills the architecture keys of RqvaeOptions from the weights' metadata, else from the run's
+// config.yaml (`model` section; unknown keys there are ignored), else keeps the default.
+struct ArchitectureReader {
+  const std::map<std::string, std::string>& meta;
+  const YAML::Node& model_yaml;  // may be undefined
+  std::string weights, config;
+  template <class T> void key(const std::string& name, T& value, const std::string&, const core::KeyOpts& o = {}) {
+    if (!o.arch) return;
+    auto it = meta.find(name);
+    if (it != meta.end()) {
+      YAML::Node n;
+      try {
+        n = YAML::Load(it->second);
+      } catch (const std::exception&) {
+      }
+      VIMO_CHECK(n && core::detail::convert(n, value),
+                 "metadata key '" + name + "' of '" + weights + "' is '" + it->second + "', not a " +
+                     core::detail::type_name(&value) + "; the checkpoint is damaged: retrain the tokenizer");
+    } else if (model_yaml && model_yaml.IsMap() && model_yaml[name]) {
+      VIMO_CHECK(core::detail::convert(model_yaml[name], value),
+                 "key 'model." + name + "' of '" + config + "' is not a " + core::detail::type_name(&value) +
+                     "; fix it there");
+    }
+  }
+};
+
+std::string find_checkpoint(const std::string& run_dir) {
+  const fs::path best = fs::path(run_dir) / "best";
+  if (fs::exists(best / "DONE") && fs::exists(best / "model.safetensors")) return best.string();
+  auto latest = core::CheckpointManager(run_dir, 0).latest();
+  VIMO_CHECK(latest, "tokenizer run '" + run_dir +
+                         "' has no complete checkpoint (no best/ and no checkpoints/step_*/DONE); finish its "
+                         "training first: rerun `vimo tokenizer train --config FILE run.dir=" + run_dir + "`");
+  return *latest;
+}
+
+}  // namespace
 
 MotionTokenizer MotionTokenizer::load(const std::string& run_dir, torch::Device device) {
   VIMO_CHECK(fs::is_directory(run_dir), "tokenizer run '" + run_dir +
                                             "' does not exist; train one with `vimo tokenizer train --config "
                                             "configs/tokenizer/demo.yaml run.dir=" + run_dir + " data.packed=DIR`");
-  const std::string cfg_path = (fs::path(run_dir) / "config.yaml").string();
-  VIMO_CHECK(fs::exists(cfg_path), "'" + run_dir + "' is not a tokenizer run: it has no config.yaml");
-  TokenizerConfig cfg;
+  const std::string ckpt = find_checkpoint(run_dir);
+  const std::string weights = ckpt + "/model.safetensors";
+  VIMO_CHECK(fs::exists(weights), "checkpoint '" + ckpt + "' of tokenizer run '" + run_dir +
+                                      "' has no model.safetensors; delete that checkpoint and resume the training");
+  std::map<std::string, std::string> meta;
   try {
-    cfg = core::resolve_config<TokenizerConfig>(core::ConfigSource::from_files({cfg_path}));
-  } catch (const Error& e) {
-    throw Error("'" + cfg_path + "' is not a valid tokenizer config: " + e.what());
+    meta = core::SafeTensors::open(weights).metadata();
   } catch (const std::exception& e) {
-    throw Error("cannot read '" + cfg_path + "' (" + e.what() + "); is '" + run_dir + "' a tokenizer run?");
+    throw Error("cannot load tokenizer weights from '" + weights + "' (" + e.what() +
+                "): the checkpoint is damaged; delete it and resume the training, or retrain");
   }
-  std::string ckpt;
-  const fs::path best = fs::path(run_dir) / "best";
-  if (fs::exists(best / "DONE") && fs::exists(best / "model.safetensors")) {
-    ckpt = best.string();
-  } else {
-    core::CheckpointManager cm(run_dir, 0);
-    auto latest = cm.latest();
-    VIMO_CHECK(latest, "tokenizer run '" + run_dir + "' has no complete checkpoint (no best/ and no "
-                       "checkpoints/step_*/DONE); train it first or resume its training");
-    ckpt = *latest;
+  auto fmt = meta.find("format");
+  VIMO_CHECK(fmt == meta.end() || fmt->second == kRqvaeFormat,
+             "'" + weights + "' holds a '" + fmt->second + "' model, not a tokenizer (" + kRqvaeFormat +
+                 "); is '" + run_dir + "' a tokenizer run?");
+  // Runs of older vimo stored only some architecture keys: the others come from config.yaml, read
+  // leniently (no schema check), so keys added since then do not make the run unreadable.
+  const std::string cfg_path = (fs::path(run_dir) / "config.yaml").string();
+  YAML::Node cfg;
+  if (fs::exists(cfg_path)) {
+    try {
+      cfg = YAML::LoadFile(cfg_path);
+    } catch (const std::exception& e) {
+      throw Error("cannot read '" + cfg_path + "' (" + e.what() + "); restore it or retrain the tokenizer");
+    }
   }
-  Rqvae model(cfg.model.o);
+  VIMO_CHECK(fmt != meta.end() || cfg, "'" + run_dir + "' is not a tokenizer run: the metadata of '" + weights +
+                                           "' names no model and there is no config.yaml");
+  RqvaeOptions o;
+  const YAML::Node& ccfg = cfg;  // const: lookups add no keys
+  const YAML::Node model_yaml = ccfg && ccfg.IsMap() ? ccfg["model"] : YAML::Node();
+  ArchitectureReader reader{meta, model_yaml, weights, cfg_path};
+  o.visit(reader);
+  Rqvae model(o);
   try {
-    train::load_module_weights(*model, ckpt + "/model.safetensors");
+    core::load_module_weights(*model, weights);
   } catch (const std::exception& e) {
     throw Error("cannot load tokenizer weights from '" + ckpt + "': " + e.what());
   }
   model->to(device);
   model->eval();
-  return MotionTokenizer(model, cfg, ckpt, device);
+  auto resolved = architecture_metadata(o);
+  std::string packed;
+  if (auto it = meta.find("data.packed"); it != meta.end())
+    packed = it->second;
+  else if (ccfg && ccfg.IsMap() && ccfg["data"] && ccfg["data"].IsMap() && ccfg["data"]["packed"])
+    packed = ccfg["data"]["packed"].as<std::string>("");
+  resolved["data.packed"] = packed;
+  return MotionTokenizer(model, std::move(resolved), run_dir, ckpt, device);
 }
 
 torch::Tensor MotionTokenizer::encode(const torch::Tensor& clip_in) {

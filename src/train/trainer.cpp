@@ -15,6 +15,7 @@
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
 #include "vimo/core/metrics.h"
+#include "vimo/core/module_io.h"
 #include "vimo/core/progress.h"
 #include "vimo/core/run.h"
 
@@ -46,32 +47,15 @@ std::vector<torch::Tensor> Task::trainable() {
   return out;
 }
 
-core::NamedTensors module_weights(torch::nn::Module& module) {
-  core::NamedTensors out;
-  for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
-  for (const auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value().detach());
-  return out;
+std::vector<ParamGroup> Task::param_groups() {
+  ParamGroup g;
+  g.name = "all";
+  g.params = trainable();
+  return {g};
 }
 
-void load_module_weights(torch::nn::Module& module, const std::string& path) {
-  VIMO_CHECK(fs::exists(path), "weights file '" + path + "' does not exist");
-  auto st = core::SafeTensors::open(path);
-  torch::NoGradGuard ng;
-  auto assign = [&](const std::string& name, torch::Tensor& dst) {
-    VIMO_CHECK(st.contains(name), "'" + path + "' has no tensor '" + name +
-                                      "': it was written by a different model; check the run directory");
-    auto src = st.get(name);
-    VIMO_CHECK(src.sizes() == dst.sizes(), "tensor '" + name + "' in '" + path + "' has shape " +
-                                              c10::str(src.sizes()) + " but the model expects " +
-                                              c10::str(dst.sizes()) + " (architecture keys differ?)");
-    dst.copy_(src.to(dst.dtype()));
-  };
-  for (auto& p : module.named_parameters(true)) assign(p.key(), p.value());
-  for (auto& b : module.named_buffers(true)) assign(b.key(), b.value());
-}
-
-core::NamedTensors Task::weights() { return module_weights(module()); }
-void Task::load_weights(const std::string& path) { load_module_weights(module(), path); }
+core::NamedTensors Task::weights() { return core::module_weights(module()); }
+void Task::load_weights(const std::string& path) { core::load_module_weights(module(), path); }
 
 std::optional<YAML::Node> saved_run_config(const std::string& run_dir) {
   const fs::path p = fs::path(run_dir) / "config.yaml";
@@ -168,11 +152,18 @@ Trainer::Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> 
     : o_(std::move(opts)), task_(task), group_(group ? group : std::make_shared<ProcessGroup>()) {
   best_ = o_.train.best_mode == "min" ? std::numeric_limits<double>::infinity()
                                       : -std::numeric_limits<double>::infinity();
-  params_ = task_.trainable();
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (auto& g : task_.param_groups()) {
+    if (g.params.empty()) continue;
+    auto ao = std::make_unique<torch::optim::AdamWOptions>(o_.optim.lr * g.lr_scale);
+    ao->betas(std::make_tuple(o_.optim.beta1, o_.optim.beta2)).eps(o_.optim.eps);
+    ao->weight_decay(g.weight_decay.value_or(o_.optim.weight_decay));
+    params_.insert(params_.end(), g.params.begin(), g.params.end());
+    lr_scales_.push_back(g.lr_scale);
+    groups.emplace_back(g.params, std::move(ao));
+  }
   VIMO_CHECK(!params_.empty(), "the model has no trainable parameters");
-  torch::optim::AdamWOptions ao(o_.optim.lr);
-  ao.betas(std::make_tuple(o_.optim.beta1, o_.optim.beta2)).eps(o_.optim.eps).weight_decay(o_.optim.weight_decay);
-  optim_ = std::make_unique<torch::optim::AdamW>(params_, ao);
+  optim_ = std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(o_.optim.lr));
   if (o_.train.precision == "bf16" && !o_.device.is_cuda())
     throw Error("train.precision=bf16 needs a CUDA device (run.device is " + o_.device.str() +
                 "); use train.precision=fp32 or auto");
@@ -265,9 +256,12 @@ int Trainer::fit() {
 
   while (step_ < total) {
     const double lr = learning_rate(o_.optim, step_, total);
-    for (auto& g : optim_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    auto& pgroups = optim_->param_groups();
+    for (size_t gi = 0; gi < pgroups.size(); ++gi)
+      static_cast<torch::optim::AdamWOptions&>(pgroups[gi].options()).lr(lr * lr_scales_[gi]);
     optim_->zero_grad();
     double loss_sum = 0;
+    int64_t items = 0;
     for (int micro = 0; micro < o_.train.grad_accum; ++micro) {
       StepOutput out;
       {
@@ -279,10 +273,18 @@ int Trainer::fit() {
       if (!std::isfinite(lv))
         throw Error("loss is " + std::to_string(lv) + " at step " + std::to_string(step_) +
                     "; lower optim.lr or check the data (resume continues from the last checkpoint)");
-      (out.loss / o_.train.grad_accum).backward();
-      loss_sum += lv;
+      if (out.items > 0) out.loss.backward();  // a sum: normalized below by the step's items
+      else (out.loss / o_.train.grad_accum).backward();
+      loss_sum += out.items > 0 ? lv : lv / o_.train.grad_accum;
+      items += out.items;
       samples += out.samples;
       for (const auto& [k, v] : out.logs) acc[k] += v / o_.train.grad_accum;
+    }
+    if (items > 0) {
+      torch::NoGradGuard ng;
+      for (auto& p : params_)
+        if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(items));
+      loss_sum /= static_cast<double>(items);
     }
     group_->average_gradients(params_);
     double gnorm = 0;
@@ -291,7 +293,7 @@ int Trainer::fit() {
     task_.after_step(step_);
     ++step_;
     saved_now = false;
-    acc["loss"] += loss_sum / o_.train.grad_accum;
+    acc["loss"] += loss_sum;
     if (o_.optim.grad_clip > 0) acc["grad_norm"] += gnorm;
     ++acc_n;
 

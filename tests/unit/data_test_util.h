@@ -4,9 +4,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
+#include "vimo/core/error.h"
 #include "vimo/motion/clip.h"
 
 namespace vimo::data::testing {
@@ -35,6 +37,16 @@ inline motion::Clip make_clip(const std::string& id, int64_t T, int64_t P, float
   auto p = torch::arange(P, torch::kFloat32).view({1, P, 1});
   auto c = torch::arange(motion::kFeatureDim, torch::kFloat32).view({1, 1, motion::kFeatureDim});
   return {id, tag * 1000.f + t + 0.25f * p + 0.001f * c, std::move(captions)};
+}
+
+// The message of the vimo::Error that `f` throws, or "(no error)".
+inline std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace vimo::data::testing

@@ -52,10 +52,9 @@ struct LlamaConfig {
 torch::ScalarType dtype_from_name(const std::string& name, const std::string& context);  // "bfloat16"/"bf16"...
 std::string dtype_name(torch::ScalarType t);  // HF spelling: "float32", "bfloat16", "float16"
 
-// ---- YAML config (schema "lm") ----
-struct LmModelSection {
-  std::string pretrained;  // HF directory; empty = build from the keys below with random weights
-  int64_t vocab_size = 512;
+// ---- YAML config (schema "lm"; stage 2 and 3 reuse these sections) ----
+// The Llama architecture of a model trained from scratch (architecture keys).
+struct LlamaArchSection {
   int64_t hidden_size = 128;
   int64_t intermediate_size = 344;
   int64_t num_layers = 4;
@@ -66,50 +65,63 @@ struct LmModelSection {
   std::string rope_type = "default";
   double rope_factor = 1.0;
   bool tie_embeddings = true;
-  std::string dtype = "float32";
   double init_std = 0.02;
   template <class V> void visit(V& v) {
-    v.key("pretrained", pretrained, "HF Llama directory (config.json + safetensors); empty = from scratch");
-    v.key("vocab_size", vocab_size, "vocabulary size when built from scratch", core::opt().min(2).architecture());
-    v.key("hidden_size", hidden_size, "model width", core::opt().min(8).architecture());
-    v.key("intermediate_size", intermediate_size, "SwiGLU hidden width", core::opt().min(8).architecture());
-    v.key("num_layers", num_layers, "decoder layers", core::opt().min(1).architecture());
-    v.key("num_heads", num_heads, "attention heads", core::opt().min(1).architecture());
-    v.key("num_kv_heads", num_kv_heads, "key/value heads (grouped-query attention)", core::opt().min(1).architecture());
-    v.key("max_position", max_position, "longest sequence", core::opt().min(16).architecture());
-    v.key("rope_theta", rope_theta, "RoPE base", core::opt().min(1).architecture());
-    v.key("rope_type", rope_type, "RoPE scaling", core::opt().one_of({"default", "linear", "llama3"}).architecture());
-    v.key("rope_factor", rope_factor, "RoPE scaling factor (linear, llama3)", core::opt().min(1).architecture());
-    v.key("tie_embeddings", tie_embeddings, "output head shares the embedding matrix", core::opt().architecture());
-    v.key("dtype", dtype, "weights dtype", core::opt().one_of({"float32", "bfloat16", "float16"}));
+    auto a = [] { return core::opt().architecture(); };
+    v.key("hidden_size", hidden_size, "model width (from scratch)", a().min(8));
+    v.key("intermediate_size", intermediate_size, "SwiGLU hidden width (from scratch)", a().min(8));
+    v.key("num_layers", num_layers, "decoder layers (from scratch)", a().min(1));
+    v.key("num_heads", num_heads, "attention heads (from scratch)", a().min(1));
+    v.key("num_kv_heads", num_kv_heads, "key/value heads, grouped-query attention (from scratch)", a().min(1));
+    v.key("max_position", max_position, "longest sequence (from scratch)", a().min(16));
+    v.key("rope_theta", rope_theta, "RoPE base (from scratch)", a().min(1));
+    v.key("rope_type", rope_type, "RoPE scaling (from scratch)", a().one_of({"default", "linear", "llama3"}));
+    v.key("rope_factor", rope_factor, "RoPE scaling factor, linear and llama3 (from scratch)", a().min(1));
+    v.key("tie_embeddings", tie_embeddings, "output head shares the embedding matrix (from scratch)", a());
     v.key("init_std", init_std, "std of the random initial weights (from scratch)", core::opt().min(0));
   }
-  LlamaConfig to_llama() const;  // from-scratch architecture
+  // From-scratch architecture with `vocab` ids and weights of `dtype` (HF name, e.g. "float32").
+  LlamaConfig to_llama(int64_t vocab, const std::string& dtype) const;
+};
+
+struct LmModelSection {
+  std::string base = "scratch";
+  int64_t vocab_size = 512;
+  std::string dtype = "float32";
+  LlamaArchSection arch;
+  template <class V> void visit(V& v) {
+    v.key("base", base, "HF Llama directory (config.json + safetensors), or scratch: random weights from the keys below");
+    v.key("vocab_size", vocab_size, "vocabulary size when built from scratch", core::opt().min(2).architecture());
+    v.key("dtype", dtype, "weights dtype", core::opt().one_of({"float32", "bfloat16", "float16"}));
+    arch.visit(v);
+  }
+  bool scratch() const { return base == "scratch" || base.empty(); }
 };
 
 struct LmVocabSection {
   int64_t size = 0;  // 0 = keep the model's vocabulary
-  double init_noise = 0.02;
   template <class V> void visit(V& v) {
-    v.key("size", size, "unified vocabulary size (text + special + motion); 0 keeps the model's", core::opt().min(0).architecture());
-    v.key("init_noise", init_noise, "new rows = mean + init_noise * per-dimension std * N(0,1)", core::opt().min(0));
+    v.key("size", size, "vocabulary size after appending rows (drawn from the old rows' mean and covariance); 0 keeps the model's",
+          core::opt().min(0).architecture());
   }
 };
 
+// LoRA settings of every LM stage; the defaults are lm::LoraOptions' (lm/lora.h), the one set of them.
 struct LmLoraSection {
   bool enabled = false;
-  int64_t rank = 8;
-  double alpha = 16;
-  double dropout = 0.05;
-  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
-  bool freeze_base = true;
+  int64_t rank;
+  double alpha;
+  double dropout;
+  std::vector<std::string> targets;
+  bool rslora;
+  LmLoraSection();
   template <class V> void visit(V& v) {
-    v.key("enabled", enabled, "train LoRA adapters instead of the full model");
+    v.key("enabled", enabled, "train LoRA adapters on a frozen base instead of the full model");
     v.key("rank", rank, "LoRA rank r", core::opt().min(1).max(4096));
     v.key("alpha", alpha, "LoRA alpha (scaling = alpha / r)", core::opt().min(0));
     v.key("dropout", dropout, "dropout on the LoRA input", core::opt().min(0).max(1));
     v.key("targets", targets, "projections: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj");
-    v.key("freeze_base", freeze_base, "freeze base weights (new vocabulary rows stay trainable)");
+    v.key("rslora", rslora, "scale by alpha / sqrt(r) instead of alpha / r");
   }
 };
 
@@ -120,6 +132,7 @@ struct LmGenerateSection {
   int64_t top_k = 0;
   double top_p = 1.0;
   double repetition_penalty = 1.0;
+  int64_t seed = 0;
   template <class V> void visit(V& v) {
     v.key("max_new", max_new, "most new tokens per sequence", core::opt().min(1));
     v.key("greedy", greedy, "argmax decoding (ignores temperature/top_k/top_p)");
@@ -127,6 +140,7 @@ struct LmGenerateSection {
     v.key("top_k", top_k, "keep the k most likely tokens; 0 = off", core::opt().min(0));
     v.key("top_p", top_p, "nucleus sampling mass; 1 = off", core::opt().min(0).max(1));
     v.key("repetition_penalty", repetition_penalty, "HF-style penalty on tokens already present; 1 = off", core::opt().min(1e-6));
+    v.key("seed", seed, "sampling seed", core::opt().min(0));
   }
 };
 

@@ -8,11 +8,12 @@
 
 namespace vimo::lm {
 
+// The LoRA defaults of vimo (the `lora` config section takes its defaults from here).
 struct LoraOptions {
   int64_t rank = 8;
   double alpha = 16;
-  double dropout = 0.0;
-  std::vector<std::string> targets = {"q_proj", "v_proj"};  // q k v o gate up down (_proj)
+  double dropout = 0.05;
+  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};  // q k v o gate up down (_proj)
   bool rslora = false;  // scaling alpha/sqrt(r) instead of alpha/r
   uint64_t seed = 0;
 };
@@ -27,6 +28,10 @@ void save_adapter(LlamaForCausalLM& m, const std::string& dir, const std::string
 
 // Reads a PEFT LoRA directory (vimo's or PEFT's), attaches and fills the adapters (unmerged).
 LoraOptions load_adapter(LlamaForCausalLM& m, const std::string& dir);
+
+// The options of a `lora` config section; `seed` draws the A matrices.
+struct LmLoraSection;
+LoraOptions lora_options(const LmLoraSection& s, uint64_t seed);
 
 void merge_lora(LlamaForCausalLM& m);    // fold adapters into the base weights
 void unmerge_lora(LlamaForCausalLM& m);  // take them out again

@@ -28,9 +28,9 @@ struct ProjImpl : torch::nn::Module {
   void unmerge();  // W -= s·B·A
   torch::Tensor weight, bias;
   LoraPart lora_A{nullptr}, lora_B{nullptr};
-  double scaling = 0, dropout = 0;
+  double scaling = 0, dropout = 0, alpha = 0;
   int64_t rank = 0;
-  bool merged = false;
+  bool merged = false, rslora = false;
 };
 TORCH_MODULE(Proj);
 
@@ -61,6 +61,8 @@ struct KVCache {
 struct ForwardOptions {
   torch::Tensor attention_mask;  // [B, T] 1 = token, 0 = padding; undefined = no padding
   torch::Tensor positions;       // [B, T] rotary positions; default: from the mask (or past + arange)
+  torch::Tensor segment_ids;     // [B, T] packed rows: attend within equal ids only (causal), -1 = padding;
+                                 // positions default to restarting at 0 per segment. Not with a cache.
   KVCache* cache = nullptr;      // appended to when given
   bool last_only = false;        // logits for the last position only: [B, 1, V]
 };
@@ -118,9 +120,9 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   void init_weights(double std, uint64_t seed);
   KVCache make_cache(int64_t batch, int64_t capacity) const;
 
-  // Appends rows up to `new_size` (mean of the old rows + noise·per-dim std·N(0,1)) as trainable
-  // tails of the embedding and (untied) head; config().vocab_size follows.
-  void resize_vocab(int64_t new_size, double noise, uint64_t seed);
+  // Appends rows up to `new_size` as float32 trainable tails of the embedding and (untied) head, drawn
+  // from the old rows' mean and covariance as transformers does; config().vocab_size follows.
+  void resize_vocab(int64_t new_size, uint64_t seed);
   void fold_vocab_tail();
   // requires_grad=false on every base weight; LoRA adapters and vocabulary tails stay trainable.
   void freeze_base();
@@ -136,6 +138,9 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::ScalarType dtype() const { return opts_.dtype().toScalarType(); }
   torch::Device device() const { return opts_.device(); }
   void to_device(torch::Device d);
+  // Activation checkpointing: in training, each decoder layer keeps only its input and recomputes
+  // its activations during the backward pass (less memory for one more forward per layer).
+  void set_checkpointing(bool on) { checkpointing_ = on; }
 
   LlamaModel model{nullptr};
   Embedding lm_head{nullptr};  // untied head only (weight [V0, H] + tail); null when tied
@@ -145,6 +150,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   LlamaConfig cfg_;
   torch::TensorOptions opts_;
   torch::Tensor inv_freq_;  // [D/2] float32
+  bool checkpointing_ = false;
 };
 TORCH_MODULE(LlamaForCausalLM);
 

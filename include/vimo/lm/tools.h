@@ -22,7 +22,7 @@ torch::Tensor forward_padded(LlamaForCausalLM& m, const std::vector<std::vector<
 LlamaForCausalLM load_for_inference(const std::string& model_dir, const std::string& adapter_dir,
                                     const std::string& dtype, const std::string& device, bool merge = true);
 
-// Builds the model the config describes: `model.pretrained` loaded (or random weights from the
+// Builds the model the config describes: `model.base` loaded (or random weights from the
 // architecture keys), the vocabulary resized to `vocab.size`, LoRA attached when enabled.
 LlamaForCausalLM build_from_config(const LmConfig& c, torch::Device device);
 

@@ -34,8 +34,9 @@ class UnifiedVocab {
  public:
   // Lays out the vocabulary over `text`. vimo specials that the text tokenizer already has are
   // reused; the rest take its reserved tokens (<|reserved_special_token_N|>, in N order) while
-  // they last, then new ids after the text ids.
-  static UnifiedVocab build(const TextTokenizer& text, const MotionLayout& layout);
+  // they last, then new ids after the text ids (from `first_new_id` when that is larger: a model
+  // whose embedding has more rows than its tokenizer has ids keeps those rows unused).
+  static UnifiedVocab build(const TextTokenizer& text, const MotionLayout& layout, int first_new_id = 0);
   static UnifiedVocab load(const std::string& vocab_json);
   void save(const std::string& vocab_json) const;  // atomic
 

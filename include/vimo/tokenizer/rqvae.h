@@ -4,9 +4,16 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
+#include "vimo/core/config.h"
+
 namespace vimo::tokenizer {
+
+// The `model` section of a tokenizer config. Every key but the EMA/reset/dropout knobs is an
+// architecture key: stored with the weights, from which MotionTokenizer::load rebuilds the model.
 
 struct RqvaeOptions {
   int64_t feature_dim = 262;
@@ -24,7 +31,30 @@ struct RqvaeOptions {
   // detail is not drowned by the metres-wide spread of absolute positions (see docs/tokenizer.md).
   bool root_relative = true;
   int64_t downsample() const { return int64_t{1} << down_t; }
+  template <class V> void visit(V& v) {
+    auto a = [] { return core::opt().architecture(); };
+    v.key("feature_dim", feature_dim, "features per person and frame", a().min(1));
+    v.key("width", width, "channels of the conv encoder/decoder", a().min(1));
+    v.key("depth", depth, "dilated residual blocks per resolution", a().min(1).max(16));
+    v.key("dilation_growth", dilation_growth, "dilation of block i is growth^i", a().min(1));
+    v.key("down_t", down_t, "temporal halvings (2 = x4 downsampling)", a().min(1).max(2));
+    v.key("code_dim", code_dim, "dimension of the latent codes", a().min(1));
+    v.key("codebook_size", codebook_size, "K: codes per quantizer layer", a().min(2).max(65536));
+    v.key("num_quantizers", num_quantizers, "Q: residual quantizer layers", a().min(1).max(64));
+    v.key("ema_decay", ema_decay, "EMA decay of the codebook statistics", core::opt().min(0).max(1));
+    v.key("reset_threshold", reset_threshold,
+          "codes with an EMA usage count below this are reset (about 1/8 of batch*window/4/K)", core::opt().min(0));
+    v.key("quantizer_dropout", quantizer_dropout, "probability of training a step on only the first 1..Q-1 layers",
+          core::opt().min(0).max(1));
+    v.key("root_relative", root_relative,
+          "normalize joint positions as root + joints relative to the root (statistics from the train split)", a());
+  }
 };
+
+// Metadata of a tokenizer's model.safetensors: "format" = kRqvaeFormat and every architecture key
+// of `o` as YAML text ("width" -> "64", "root_relative" -> "true").
+constexpr const char* kRqvaeFormat = "vimo-rqvae";
+std::map<std::string, std::string> architecture_metadata(const RqvaeOptions& o);
 
 // relu -> conv(k3, dilation d) -> relu -> conv(k1), added to the input.
 class ResBlockImpl : public torch::nn::Module {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,10 +76,23 @@ struct TrainSection {
 double learning_rate(const OptimSection& o, int64_t step, int64_t total);
 
 // What one forward pass on one micro-batch gives back; the trainer runs backward on `loss`.
+// With `items` > 0 the loss is a SUM over that many items (e.g. target tokens): the step's gradient is
+// then divided by the items of all its micro-batches together, so accumulation weighs every item
+// equally however they fall into micro-batches. With `items` == 0 the loss is a mean and the
+// micro-batches of a step are averaged.
 struct StepOutput {
   torch::Tensor loss;                    // scalar
   std::map<std::string, double> logs;    // extra scalars averaged over the logging interval
   int64_t samples = 0;                   // for throughput
+  int64_t items = 0;
+};
+
+// A group of parameters with its own learning rate (a multiple of the schedule's) and weight decay.
+struct ParamGroup {
+  std::string name;
+  std::vector<torch::Tensor> params;
+  double lr_scale = 1.0;
+  std::optional<double> weight_decay;  // default: optim.weight_decay
 };
 
 // A stage recipe implements this; the trainer owns the loop, optimizer, precision and checkpoints.
@@ -88,6 +102,8 @@ class Task {
   virtual torch::nn::Module& module() = 0;
   // Parameters given to the optimizer (default: every parameter that requires grad).
   virtual std::vector<torch::Tensor> trainable();
+  // Their optimizer groups (default: one group of trainable()).
+  virtual std::vector<ParamGroup> param_groups();
   // Forward on the next micro-batch of training data (model in train mode, autocast set).
   virtual StepOutput forward(int64_t step) = 0;
   // Called after each optimizer step (e.g. for weight averages).
@@ -132,16 +148,13 @@ class Trainer {
   Task& task_;
   std::shared_ptr<ProcessGroup> group_;
   std::vector<torch::Tensor> params_;
+  std::vector<double> lr_scales_;  // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim_;
   int64_t step_ = 0;
   double best_;
   int64_t best_step_ = -1;
   std::map<std::string, double> last_val_;
 };
-
-// Reads `dir`/model.safetensors into `module` by name; every tensor must be present with its shape.
-void load_module_weights(torch::nn::Module& module, const std::string& path);
-core::NamedTensors module_weights(torch::nn::Module& module);
 
 // Resolves config type C for a run: defaults < files < the run's saved architecture keys (when
 // resuming an existing run) < command-line overrides. Returns the config and its YAML text.

@@ -1,0 +1,54 @@
+// The stage-2 batch stream: samples of the task mixture rendered with the chat template (loss on the
+// response only), packed into rows of data.max_length or length-bucketed and padded. Resumable from
+// a JSON state; samples longer than the context are skipped and reported, never cut.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "vimo/data/packing.h"
+#include "vimo/vim/tasks.h"
+
+namespace vimo::vim {
+
+struct BatchOptions {
+  int64_t batch_size = 8;       // rows per batch
+  int64_t max_length = 512;     // context: tokens per row
+  bool pack = true;
+  int64_t bucket_batches = 16;  // unpacked: batches per length-sorted pool
+  int64_t layers = 0;           // quantizer levels the LM sees
+};
+
+// Renders a conversation to a training sequence: targets on assistant tokens only.
+data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag);
+
+class BatchStream {
+ public:
+  BatchStream(const data::TokenCache& cache, const SampleStream& samples, const Templates& templates,
+              const text::ChatTemplate& chat, int64_t pad_id, BatchOptions o, int64_t seed);
+  data::LmBatch next();
+  nlohmann::json state() const;
+  void load_state(const nlohmann::json& s);
+  int64_t too_long() const { return too_long_; }
+  // The rendered sequence of sample n, or nullopt (counted, first ones logged) when it is too long.
+  std::optional<data::TokenSeq> render(int64_t n);
+
+ private:
+  void fill_pool(int64_t p);
+  const data::TokenCache& cache_;
+  const SampleStream& samples_;
+  const Templates& templates_;
+  const text::ChatTemplate& chat_;
+  int64_t pad_;
+  BatchOptions o_;
+  int64_t seed_;
+  int64_t next_ = 0;                  // packed: next sample index
+  int64_t pool_ = 0, pool_batch_ = 0;  // unpacked: pool and batch within it
+  int64_t filled_pool_ = -1;
+  std::vector<std::vector<data::TokenSeq>> pool_batches_;
+  int64_t too_long_ = 0;
+};
+
+}  // namespace vimo::vim

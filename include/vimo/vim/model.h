@@ -1,0 +1,115 @@
+// The motion-language model of an LM run (stages 2 and 3): the Llama LM, the unified vocabulary, the
+// text tokenizer, the chat template and the stage-1 motion tokenizer, loaded from a run directory's
+// lm/ description and checkpoint, with task-level generation under the motion-block constraints.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vimo/core/tensor_io.h"
+#include "vimo/lm/lora.h"
+#include "vimo/lm/model.h"
+#include "vimo/text/chat.h"
+#include "vimo/text/vocab.h"
+#include "vimo/tokenizer/tokenizer.h"
+#include "vimo/vim/tasks.h"
+
+namespace vimo::vim {
+
+// lm/vim.json: what the LM of a run is made of.
+struct ModelSpec {
+  std::string stage = "pretrain";
+  std::string base = "scratch";  // HF Llama directory the run adapts, or scratch (fully trained)
+  int64_t base_vocab = 0;        // rows of the base's vocabulary (new rows follow); 0 for scratch
+  std::string tokenizer_run;     // the stage-1 run whose codes the LM reads and writes
+  int64_t codebook_size = 0;     // K
+  int64_t layers = 0;            // quantizer levels the LM sees (<= the tokenizer's Q)
+  int64_t tokenizer_quantizers = 0;
+  int64_t downsample = 4;        // motion frames per token step
+  std::vector<Task> tasks;       // trained tasks
+  std::optional<lm::LoraOptions> lora;
+  std::string text_file;         // the text tokenizer's file name inside lm/
+  nlohmann::json to_json() const;
+  static ModelSpec from_json(const nlohmann::json& j, const std::string& context);
+};
+
+struct GenerateSettings {
+  int64_t max_new = 256;           // text responses
+  int64_t max_motion_steps = 75;   // token steps per motion block (x downsample frames)
+  bool greedy = false;
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  uint64_t seed = 0;
+};
+
+struct Request {
+  Task task = Task::kT2M;
+  std::string caption;   // t2m (and reactions with the caption)
+  torch::Tensor codes;   // [T', 2, >=layers] m2t (both) / reactions (the actor's slot filled)
+  int tmpl = 0;          // phrasing index
+};
+
+struct Result {
+  Task task = Task::kT2M;
+  std::string text;      // m2t: the caption
+  torch::Tensor codes;   // motion responses: [T', P, layers] int64 (P = 2 for t2m, 1 otherwise)
+  std::vector<int64_t> ids;  // the generated ids
+};
+
+class VimModel {
+ public:
+  VimModel(lm::LlamaForCausalLM lm, text::UnifiedVocab vocab, std::shared_ptr<text::TextTokenizer> text,
+           ModelSpec spec, Templates templates);
+  // Loads <run>/lm/ and the run's checkpoint (best/ if complete, else the latest), unmerged as trained.
+  // The motion tokenizer is loaded on first use.
+  static VimModel load_run(const std::string& run_dir, torch::Device device);
+  // The checkpoint load_run uses; a vimo::Error naming the run when it has none.
+  static std::string run_checkpoint(const std::string& run_dir);
+
+  lm::LlamaForCausalLM& lm() { return p_->lm; }
+  const text::UnifiedVocab& vocab() const { return p_->vocab; }
+  const text::TextTokenizer& text() const { return *p_->text; }
+  const text::ChatTemplate& chat() const { return p_->chat; }
+  const ModelSpec& spec() const { return p_->spec; }
+  const Templates& templates() const { return p_->templates; }
+  // The stage-1 tokenizer of spec().tokenizer_run (loaded once, on the LM's device).
+  tokenizer::MotionTokenizer& motion_tokenizer();
+  void set_motion_tokenizer(std::shared_ptr<tokenizer::MotionTokenizer> t) { p_->motion = std::move(t); }
+
+  // Batched generation; a task the run was not trained on is a vimo::Error naming the trained ones.
+  std::vector<Result> generate(const std::vector<Request>& requests, const GenerateSettings& s);
+  // features [T, P, 262] (or [T, 262]) -> codes [T', P, layers]; codes [T', P, L] -> features [4T', P, 262].
+  torch::Tensor encode_motion(const torch::Tensor& features);
+  torch::Tensor decode_motion(const torch::Tensor& codes);
+  void check_task(Task t) const;
+
+ private:
+  struct Parts {
+    Parts(lm::LlamaForCausalLM m, text::UnifiedVocab v, std::shared_ptr<text::TextTokenizer> t, ModelSpec s, Templates tp)
+        : lm(std::move(m)), vocab(std::move(v)), text(std::move(t)), chat(vocab, *text), spec(std::move(s)),
+          templates(std::move(tp)) {}
+    lm::LlamaForCausalLM lm;
+    text::UnifiedVocab vocab;
+    std::shared_ptr<text::TextTokenizer> text;
+    text::ChatTemplate chat;
+    ModelSpec spec;
+    Templates templates;
+    std::shared_ptr<tokenizer::MotionTokenizer> motion;
+  };
+  std::shared_ptr<Parts> p_;  // shared, so copies of a VimModel are cheap handles on one model
+};
+
+// The tensors an LM run's checkpoint holds: those that require grad (LoRA, new rows; all for scratch).
+core::NamedTensors trainable_tensors(lm::LlamaForCausalLM& m);
+// Fills them from `path`; every trainable tensor must be present with its shape.
+void load_trainable_tensors(lm::LlamaForCausalLM& m, const std::string& path);
+// Builds the LM of `spec` before its weights are loaded: the base (or an uninitialized model of
+// `config`), the vocabulary grown to config.vocab_size, LoRA attached with the base frozen.
+lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& config, torch::Device device,
+                              torch::ScalarType dtype, uint64_t seed);
+
+}  // namespace vimo::vim

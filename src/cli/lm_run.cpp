@@ -1,0 +1,113 @@
+// `vimo lm merge` (an LM run's merged/ HF directory and PEFT adapter/) and `vimo lm step` (the loss
+// and gradients of one training step, the quantities a stage-2 step applies, for parity checks).
+#include <filesystem>
+#include <iostream>
+
+#include "command.h"
+#include "vimo/core/error.h"
+#include "vimo/core/log.h"
+#include "vimo/core/run.h"
+#include "vimo/core/tensor_io.h"
+#include "vimo/lm/hf.h"
+#include "vimo/lm/lora.h"
+#include "vimo/lm/loss.h"
+#include "vimo/train/recipes/pretrain_task.h"
+
+namespace fs = std::filesystem;
+
+namespace vimo::cli {
+namespace {
+
+struct StepArgs {
+  std::string model, adapter, batch, out;
+  int64_t new_rows_from = -1;
+  int threads = 0;
+};
+
+void step(const StepArgs& a) {
+  core::apply_threads(a.threads);
+  auto m = lm::load_pretrained(a.model);
+  if (!a.adapter.empty()) lm::load_adapter(m, a.adapter);
+  const int64_t V = m->config().vocab_size;
+  if (a.new_rows_from >= 0) {  // rows N.. become the trainable float32 tail, as stage 2 keeps them
+    VIMO_CHECK(a.new_rows_from > 0 && a.new_rows_from < V, "--new-rows-from must be in 1.." + std::to_string(V - 1));
+    torch::NoGradGuard ng;
+    auto split = [&](lm::Embedding& e) {
+      auto w = e->weight.detach().clone();
+      e->weight.set_data(w.narrow(0, 0, a.new_rows_from).clone());
+      e->set_tail(w.narrow(0, a.new_rows_from, V - a.new_rows_from).to(torch::kFloat32).clone());
+    };
+    split(m->model->embed_tokens);
+    if (m->lm_head) split(m->lm_head);
+  }
+  m->freeze_base();
+  m->train();
+  VIMO_CHECK(fs::exists(a.batch), "batch file '" + a.batch + "' does not exist");
+  auto st = core::SafeTensors::open(a.batch);
+  for (const char* k : {"input_ids", "labels"})
+    VIMO_CHECK(st.contains(k), "batch file '" + a.batch + "' lacks the tensor '" + k + "'");
+  auto ids = st.get("input_ids").to(torch::kLong);
+  lm::ForwardOptions f;
+  if (st.contains("position_ids")) f.positions = st.get("position_ids").to(torch::kLong);
+  if (st.contains("segment_ids")) f.segment_ids = st.get("segment_ids").to(torch::kLong);
+  auto logits = m->forward(ids, f);
+  auto parts = lm::causal_lm_loss(logits, lm::shift_labels(st.get("labels").to(torch::kLong)));
+  VIMO_CHECK(parts.targets > 0, "the batch has no target token (every label is -100)");
+  auto loss = parts.sum / static_cast<double>(parts.targets);
+  loss.backward();
+  core::NamedTensors out{{"loss", loss.detach().reshape({1})}};
+  for (const auto& p : m->named_parameters(true)) {
+    if (!p.value().requires_grad()) continue;
+    const std::string& n = p.key();
+    VIMO_CHECK(p.value().grad().defined(), "no gradient reached '" + n + "'");
+    if (n == "model.embed_tokens.tail") out.emplace_back("new_rows.embed_tokens", p.value().grad());
+    else if (n == "lm_head.tail") out.emplace_back("new_rows.lm_head", p.value().grad());
+    else out.emplace_back("base_model.model." + n, p.value().grad());
+  }
+  core::save_safetensors(a.out, out);
+  vimo::log::info("loss ", loss.item<double>(), " over ", parts.targets, " target tokens; wrote ", out.size(), " tensors to ", a.out);
+}
+
+Registrar reg(61, [](CLI::App& app) {
+  auto* g = group(app, "lm", "the Llama-family language model: logits, generation, model directories");
+  auto mr = std::make_shared<std::pair<std::string, std::string>>();
+  auto shard = std::make_shared<int64_t>(0);
+  auto* m = g->add_subcommand("merge", "write an LM run's merged HF directory (and its PEFT adapter for LoRA runs)");
+  m->add_option("--run", mr->first, "LM run directory")->required();
+  m->add_option("--out", mr->second, "merged directory (default <run>/merged)");
+  m->add_option("--max-shard-bytes", *shard, "shard size of the safetensors (0: one file up to 5 GB)");
+  m->callback([mr, shard] { train::export_run(mr->first, mr->second, *shard); });
+
+  auto sa = std::make_shared<StepArgs>();
+  auto* s = g->add_subcommand("step", "one training step's loss and gradients (LoRA and new rows) for a batch");
+  s->add_option("--model", sa->model, "HF Llama directory")->required();
+  s->add_option("--adapter", sa->adapter, "PEFT LoRA adapter directory (trained unmerged)");
+  s->add_option("--batch", sa->batch, "safetensors: input_ids, labels (HF convention) [B, T]; position_ids, segment_ids optional")->required();
+  s->add_option("--out", sa->out, "safetensors with loss and the gradients")->required();
+  s->add_option("--new-rows-from", sa->new_rows_from, "rows N.. of the embedding (and head) train as new rows");
+  s->add_option("--threads", sa->threads, "CPU threads; 0 = all cores");
+  s->callback([sa] { step(*sa); });
+
+  auto so = std::make_shared<train::ScoreOptions>();
+  auto run = std::make_shared<std::string>();
+  auto dev = std::make_shared<std::string>("cpu");
+  auto* sc = g->add_subcommand("score", "an LM run on a token-cache split: loss/accuracy per task, generated m2t captions, t2m validity");
+  sc->add_option("--run", *run, "LM run directory")->required();
+  sc->add_option("--tokens", so->split, "token cache split (.h5), e.g. tokens/synthetic/test.h5")->required();
+  sc->add_option("--out", so->out, "output directory (default <run>/score_<split>)");
+  sc->add_option("--per-task", so->per_task, "scored samples per task (default: all eligible clips)");
+  sc->add_option("--generate", so->generate, "clips per task to generate (m2t captions, t2m motions); 0 = none");
+  sc->add_option("--device", *dev, "cpu | cuda[:N] | auto");
+  sc->callback([so, run, dev] {
+    core::apply_threads(0);
+    if (so->out.empty()) so->out = (fs::path(*run) / ("score_" + fs::path(so->split).stem().string())).string();
+    so->sampling.greedy = true;
+    so->sampling.max_new = 48;
+    auto model = vim::VimModel::load_run(*run, core::resolve_device(*dev));
+    auto j = train::score_run(model, *so);
+    std::cout << j.dump(2) << "\n";
+  });
+});
+
+}  // namespace
+}  // namespace vimo::cli

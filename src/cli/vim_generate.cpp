@@ -1,0 +1,159 @@
+// `vimo generate --run DIR --task t2m|m2t|a2b|b2a|reaction|t2m_single|m2t_single ...`: one request to a
+// trained LM run; motions written as .npy features (and rendered), captions printed.
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "command.h"
+#include "vimo/core/error.h"
+#include "vimo/core/log.h"
+#include "vimo/core/run.h"
+#include "vimo/core/tensor_io.h"
+#include "vimo/motion/features.h"
+#include "vimo/motion/render.h"
+#include "vimo/vim/model.h"
+
+namespace fs = std::filesystem;
+
+namespace vimo::cli {
+namespace {
+
+struct GenArgs {
+  std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, device = "cpu";
+  int num = 1, threads = 0, tmpl = 0;
+  std::optional<double> temperature, top_p;
+  std::optional<int64_t> top_k, seed, max_steps;
+  bool greedy = false;
+};
+
+// The run's `generate` section (config.yaml), the defaults of the sampling flags.
+lm::LmGenerateSection run_defaults(const std::string& run) {
+  struct Only {
+    lm::LmGenerateSection generate;
+    template <class V> void visit(V& v) { v.section("generate", generate); }
+  };
+  core::ConfigSource src;
+  const fs::path p = fs::path(run) / "config.yaml";
+  if (fs::exists(p)) {
+    YAML::Node root = YAML::LoadFile(p.string());
+    if (root["generate"] && root["generate"].IsMap())
+      for (const auto& kv : root["generate"])
+        src.set("generate." + kv.first.as<std::string>(), kv.second, {p.string(), -1});
+  }
+  return core::resolve_config<Only>(src).generate;
+}
+
+// features .npy -> [T, P, 262]; a clear error for another layout.
+torch::Tensor load_features(const std::string& path, int persons) {
+  VIMO_CHECK(fs::exists(path), "motion file '" + path + "' does not exist");
+  auto f = core::load_npy(path).to(torch::kFloat);
+  if (f.dim() == 2) f = f.unsqueeze(1);
+  VIMO_CHECK(f.dim() == 3 && f.size(2) == motion::kFeatureDim && f.size(1) == persons && f.size(0) >= 4,
+             "motion file '" + path + "' has shape " + c10::str(f.sizes()) + "; expected " +
+                 (persons == 2 ? "[T, 2, 262]" : "[T, 262] or [T, 1, 262]") + " InterHuman features with T >= 4");
+  motion::check_finite(f, path);
+  return f;
+}
+
+void write_motion(const torch::Tensor& m, const std::string& out, const std::string& render, const std::string& title) {
+  core::save_npy(out, m);
+  std::cout << "wrote " << out << " " << c10::str(m.sizes()) << "\n";
+  if (render.empty()) return;
+  motion::RenderOptions ro;
+  ro.caption = title;
+  motion::render_file(motion::features_to_joints(m), render, ro);
+  std::cout << "rendered " << render << "\n";
+}
+
+std::string numbered(const std::string& path, int i, int n) {
+  if (n == 1 || path.empty()) return path;
+  const fs::path p(path);
+  return (p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string())).string();
+}
+
+Registrar reg(70, [](CLI::App& app) {
+  auto a = std::make_shared<GenArgs>();
+  auto* c = app.add_subcommand("generate", "generate with a trained LM run: t2m (--text), m2t (--motion), reactions (--motion-a/--motion-b)");
+  c->add_option("--run", a->run, "LM run directory (made by `vimo pretrain`)")->required();
+  c->add_option("--task", a->task, "t2m | m2t | a2b | b2a | reaction (a2b with --motion-a, b2a with --motion-b) | t2m_single | m2t_single");
+  c->add_option("--text", a->text, "the caption (t2m; optional for reactions)");
+  c->add_option("--motion", a->motion, "m2t: features .npy [T, 2, 262] (m2t_single: [T, 262])");
+  c->add_option("--motion-a", a->motion_a, "reaction: person A's features .npy [T, 262]; B is generated");
+  c->add_option("--motion-b", a->motion_b, "reaction: person B's features .npy [T, 262]; A is generated");
+  c->add_option("--out", a->out, "output features .npy (motion tasks); with --num N, _0.._N-1 are appended");
+  c->add_option("--render", a->render, "also render the motion (.gif, .mp4 or .html)");
+  c->add_option("--num", a->num, "samples generated as one batch")->check(CLI::Range(1, 256));
+  c->add_option("--template", a->tmpl, "index of the instruction phrasing");
+  c->add_flag("--greedy", a->greedy, "argmax decoding (default: the run's generate.greedy)");
+  c->add_option("--temperature", a->temperature, "sampling temperature (default: the run's generate.temperature)");
+  c->add_option("--top-k", a->top_k, "top-k (default: the run's generate.top_k)");
+  c->add_option("--top-p", a->top_p, "nucleus mass (default: the run's generate.top_p)");
+  c->add_option("--seed", a->seed, "sampling seed (default: the run's generate.seed)");
+  c->add_option("--max-steps", a->max_steps, "most motion token steps (x4 frames); default 75 (10 s)");
+  c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
+  c->add_option("--threads", a->threads, "CPU threads; 0 = all cores");
+  c->callback([a] {
+    core::apply_threads(a->threads);
+    std::string task = a->task;
+    if (task == "reaction") {
+      VIMO_CHECK(a->motion_a.empty() != a->motion_b.empty(), "--task reaction needs exactly one of --motion-a / --motion-b");
+      task = a->motion_a.empty() ? "b2a" : "a2b";
+    }
+    const vim::Task t = vim::parse_task(task, "--task");
+    auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
+    model.check_task(t);
+    const auto d = run_defaults(a->run);
+    vim::GenerateSettings g;
+    g.greedy = a->greedy || d.greedy;
+    g.temperature = a->temperature.value_or(d.temperature);
+    g.top_k = a->top_k.value_or(d.top_k);
+    g.top_p = a->top_p.value_or(d.top_p);
+    g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed));
+    g.max_new = d.max_new;
+    g.max_motion_steps = a->max_steps.value_or(75);
+    vim::Request r;
+    r.task = t;
+    r.caption = a->text;
+    r.tmpl = a->tmpl;
+    torch::Tensor input;  // raw features of the given person(s)
+    const int64_t Q = model.spec().layers;
+    if (t == vim::Task::kT2M || t == vim::Task::kT2MSingle) {
+      VIMO_CHECK(!a->text.empty(), "--task " + task + " needs --text \"...\"");
+    } else if (t == vim::Task::kM2T || t == vim::Task::kM2TSingle) {
+      VIMO_CHECK(!a->motion.empty(), "--task " + task + " needs --motion clip.npy");
+      input = load_features(a->motion, t == vim::Task::kM2T ? 2 : 1);
+      r.codes = model.encode_motion(input);
+      if (r.codes.size(1) == 1) r.codes = torch::cat({r.codes, torch::zeros_like(r.codes)}, 1);
+    } else {
+      const bool a2b = t == vim::Task::kA2B;
+      const std::string& path = a2b ? a->motion_a : a->motion_b;
+      VIMO_CHECK(!path.empty(), std::string("--task ") + task + " needs " + (a2b ? "--motion-a" : "--motion-b") + " actor.npy");
+      input = load_features(path, 1);
+      auto codes = model.encode_motion(input);  // [T', 1, Q]
+      auto other = torch::zeros_like(codes);
+      r.codes = a2b ? torch::cat({codes, other}, 1) : torch::cat({other, codes}, 1);
+    }
+    std::vector<vim::Request> reqs(static_cast<size_t>(a->num), r);
+    auto res = model.generate(reqs, g);
+    for (int i = 0; i < a->num; ++i) {
+      const auto& x = res[static_cast<size_t>(i)];
+      if (!vim::response_motion(t)) {
+        std::cout << x.text << "\n";
+        continue;
+      }
+      VIMO_CHECK(!a->out.empty(), "--task " + task + " writes a motion: give --out motion.npy");
+      VIMO_CHECK(x.codes.size(0) > 0, "sample " + std::to_string(i) + ": the model closed the motion block at once (no frame)");
+      auto gen = model.decode_motion(x.codes.narrow(2, 0, Q));  // [T, P, 262]
+      if (input.defined()) {  // the pair: the given actor and the generated reactor
+        const int64_t T = std::min(gen.size(0), input.size(0));
+        auto actor = input.narrow(0, 0, T), react = gen.narrow(0, 0, T);
+        gen = t == vim::Task::kA2B ? torch::cat({actor, react}, 1) : torch::cat({react, actor}, 1);
+      }
+      write_motion(gen, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text.empty() ? task : a->text);
+    }
+  });
+});
+
+}  // namespace
+}  // namespace vimo::cli

@@ -1,0 +1,92 @@
+// FID: feature statistics and the Fréchet distance through the eigenvalues of sigma1·sigma2.
+#include "vimo/eval/fid.h"
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <optional>
+
+#include "vimo/core/error.h"
+
+namespace vimo::eval {
+namespace {
+
+constexpr double kMaxImag = 1e-3;  // InterGen: np.allclose(diagonal(covmean).imag, 0, atol=1e-3)
+
+std::string shape_of(const torch::Tensor& t) { return c10::str(t.sizes()); }
+
+struct RootTrace {
+  double trace = 0;     // real part of tr(sqrtm(m))
+  double max_imag = 0;  // largest |imaginary part| of one eigenvalue's root (conjugate pairs cancel in the sum)
+};
+
+// tr(sqrtm(m)) as the sum of principal square roots of m's eigenvalues, or nothing when the eigen
+// solver fails or the result is not finite (scipy's sqrtm returning NaN/Inf, in InterGen's terms).
+std::optional<RootTrace> trace_sqrtm(const torch::Tensor& m) {
+  torch::Tensor ev;
+  try {
+    ev = torch::linalg_eigvals(m).to(torch::kComplexDouble).contiguous();
+  } catch (const c10::Error&) {
+    return std::nullopt;
+  }
+  const auto* p = ev.data_ptr<c10::complex<double>>();
+  RootTrace r;
+  for (int64_t i = 0; i < ev.numel(); ++i) {
+    const auto root = std::sqrt(std::complex<double>(p[i].real(), p[i].imag()));
+    r.trace += root.real();
+    r.max_imag = std::max(r.max_imag, std::abs(root.imag()));
+  }
+  if (!std::isfinite(r.trace) || !std::isfinite(r.max_imag)) return std::nullopt;
+  return r;
+}
+
+}  // namespace
+
+Gaussian activation_statistics(const torch::Tensor& features, double scale, const char* what) {
+  VIMO_CHECK(features.defined() && features.dim() == 2,
+             std::string("activation_statistics: ") + what + " must be [N, D], got " +
+                 (features.defined() ? shape_of(features) : std::string("an undefined tensor")));
+  VIMO_CHECK(features.size(0) >= 2, std::string("activation_statistics: ") + what +
+                                        " needs at least 2 rows for a covariance, got " + shape_of(features));
+  VIMO_CHECK(features.size(1) >= 1, std::string("activation_statistics: ") + what + " has no feature columns");
+  auto x = features.to(torch::kCPU, torch::kFloat64) * scale;
+  VIMO_CHECK(torch::isfinite(x).all().item<bool>(),
+             std::string("activation_statistics: ") + what + " contains NaN or Inf; check the embeddings that produced it");
+  auto mu = x.mean(0);
+  auto xc = x - mu;
+  auto sigma = xc.t().matmul(xc) / static_cast<double>(x.size(0) - 1);
+  return {mu, sigma};
+}
+
+double frechet_distance(const Gaussian& a, const Gaussian& b, double eps) {
+  VIMO_CHECK(a.mu.dim() == 1 && a.mu.sizes() == b.mu.sizes(),
+             "frechet_distance: means " + shape_of(a.mu) + " and " + shape_of(b.mu) + " must be [D] of one size");
+  const int64_t D = a.mu.size(0);
+  VIMO_CHECK(a.sigma.sizes() == torch::IntArrayRef({D, D}) && b.sigma.sizes() == a.sigma.sizes(),
+             "frechet_distance: covariances " + shape_of(a.sigma) + " and " + shape_of(b.sigma) + " must be [" +
+                 std::to_string(D) + ", " + std::to_string(D) + "]");
+  auto mu1 = a.mu.to(torch::kFloat64), mu2 = b.mu.to(torch::kFloat64);
+  auto s1 = a.sigma.to(torch::kFloat64), s2 = b.sigma.to(torch::kFloat64);
+  for (const auto* t : {&mu1, &mu2, &s1, &s2})
+    VIMO_CHECK(torch::isfinite(*t).all().item<bool>(), "frechet_distance: a mean or covariance contains NaN or Inf");
+  auto tr = trace_sqrtm(s1.matmul(s2));
+  if (!tr) {
+    auto off = torch::eye(D, torch::kFloat64) * eps;
+    tr = trace_sqrtm((s1 + off).matmul(s2 + off));
+    VIMO_CHECK(tr.has_value(), "frechet_distance: no matrix square root of sigma1·sigma2, even with " +
+                                   std::to_string(eps) + "·I added; check the covariances");
+  }
+  VIMO_CHECK(tr->max_imag <= kMaxImag, "frechet_distance: sqrtm(sigma1·sigma2) has an imaginary component " +
+                                         std::to_string(tr->max_imag) +
+                                         " (> 1e-3); the covariances are not positive semi-definite");
+  auto diff = mu1 - mu2;
+  return diff.dot(diff).item<double>() + s1.trace().item<double>() + s2.trace().item<double>() - 2 * tr->trace;
+}
+
+double fid(const torch::Tensor& a, const torch::Tensor& b, double scale) {
+  VIMO_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(1),
+             "fid: feature sets must be [Na, D] and [Nb, D] with one D, got " + shape_of(a) + " and " + shape_of(b));
+  return frechet_distance(activation_statistics(a, scale, "a"), activation_statistics(b, scale, "b"));
+}
+
+}  // namespace vimo::eval

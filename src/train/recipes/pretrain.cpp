@@ -1,0 +1,176 @@
+// Stage-2 recipe: the unified vocabulary over a base (or a text tokenizer trained on the captions),
+// the LM with LoRA / new rows, the task mixture batches, and training through train::Trainer.
+#include "vimo/train/recipes/pretrain.h"
+
+#include <filesystem>
+
+#include "vimo/core/checkpoint.h"
+#include "vimo/core/error.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/log.h"
+#include "vimo/data/token_cache.h"
+#include "vimo/lm/hf.h"
+#include "vimo/lm/loss.h"
+#include "vimo/text/sentencepiece.h"
+#include "vimo/train/recipes/pretrain_task.h"
+#include "vimo/train/setup.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace vimo::train {
+namespace {
+
+// The text tokenizer file of an HF base directory.
+std::string base_text_tokenizer(const std::string& base) {
+  for (const char* n : {"tokenizer.json", "tokenizer.model"})
+    if (fs::exists(fs::path(base) / n)) return (fs::path(base) / n).string();
+  throw Error("base directory '" + base + "' has no tokenizer.json or tokenizer.model; copy the model's tokenizer "
+              "next to its config.json");
+}
+
+// Scratch: a SentencePiece model trained on the train split's captions (reused when already there).
+std::string train_text_tokenizer(const PretrainConfig& c, const data::TokenCache& train, const fs::path& lm_dir) {
+  const fs::path out = lm_dir / "text.model";
+  if (fs::exists(out)) return out.string();
+  std::string lines;
+  int64_t n = 0;
+  for (int64_t i = 0; i < train.size(); ++i)
+    for (const auto& cap : train.clip(i).captions) lines += cap + "\n", ++n;
+  VIMO_CHECK(n > 0, "token cache '" + train.path() + "' holds no captions to train the text tokenizer on");
+  const fs::path corpus = lm_dir / "captions.txt";
+  core::write_file_atomic(corpus.string(), lines);
+  text::SentencePieceTrainOptions o;
+  o.input = corpus.string();
+  o.out = out.string();
+  o.vocab_size = static_cast<int>(c.model.text_vocab_size);
+  o.model_type = c.model.text_model;
+  o.threads = std::max(1, c.run.threads);
+  o.byte_fallback = true;
+  log::info("pretrain: training a ", c.model.text_model, " text tokenizer (", o.vocab_size, " pieces) on ", n, " captions");
+  text::train_sentencepiece(o);
+  fs::remove(corpus);
+  return out.string();
+}
+
+// The run's lm/ description must agree with the config when the run already has checkpoints.
+void check_same_spec(const vim::ModelSpec& a, const vim::ModelSpec& b, const std::string& run) {
+  auto same = a.to_json();
+  auto other = b.to_json();
+  same.erase("tasks"), other.erase("tasks");
+  VIMO_CHECK(same == other, "run '" + run + "' was made with a different model (lm/vim.json: " + other.dump() +
+                                "; this config: " + same.dump() + "); use the run's settings or start over with "
+                                "run.resume=false and a new run.dir");
+}
+
+}  // namespace
+
+int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
+  VIMO_CHECK(!c.data.tokens.empty(), "data.tokens is not set: make a token cache with `vimo tokenizer encode --run TOK "
+                                     "--data packed/DIR --out tokens/DIR` and pass data.tokens=tokens/DIR");
+  VIMO_CHECK(!c.model.tokenizer.empty(), "model.tokenizer is not set: name the stage-1 run (model.tokenizer=runs/tok-demo)");
+  const auto dev = setup_run(c.run, yaml);
+  const fs::path tokens(c.data.tokens), lm_dir = fs::path(c.run.dir) / "lm";
+  VIMO_CHECK(fs::exists(tokens / "train.h5"), "token cache '" + (tokens / "train.h5").string() +
+                                                  "' does not exist; make it with `vimo tokenizer encode --run " +
+                                                  c.model.tokenizer + " --data packed/DIR --out " + c.data.tokens + "`");
+  auto motion = std::make_shared<tokenizer::MotionTokenizer>(tokenizer::MotionTokenizer::load(c.model.tokenizer, dev));
+  const auto& mo = motion->options();
+  auto train = std::make_shared<data::TokenCache>(data::TokenCache::open((tokens / "train.h5").string()));
+  train->check_layout(mo.codebook_size, mo.num_quantizers, "tokenizer run '" + c.model.tokenizer + "'");
+  std::shared_ptr<data::TokenCache> val;
+  if (fs::exists(tokens / "val.h5")) {
+    val = std::make_shared<data::TokenCache>(data::TokenCache::open((tokens / "val.h5").string()));
+    val->check_layout(mo.codebook_size, mo.num_quantizers, "tokenizer run '" + c.model.tokenizer + "'");
+  } else {
+    log::warn("no val split in '", c.data.tokens, "': training without validation");
+  }
+  const int64_t layers = c.model.motion_layers > 0 ? c.model.motion_layers : mo.num_quantizers;
+  VIMO_CHECK(layers <= mo.num_quantizers, "model.motion_layers=" + std::to_string(layers) + " but the tokenizer run has Q=" +
+                                              std::to_string(mo.num_quantizers) + " levels");
+  fs::create_directories(lm_dir);
+
+  // Text tokenizer and unified vocabulary.
+  const bool scratch = c.model.scratch();
+  const std::string text_src = scratch ? train_text_tokenizer(c, *train, lm_dir) : base_text_tokenizer(c.model.base);
+  const std::string text_file = scratch ? "text.model" : fs::path(text_src).filename().string();
+  if (!scratch) fs::copy_file(text_src, lm_dir / text_file, fs::copy_options::overwrite_existing);
+  std::shared_ptr<text::TextTokenizer> text = text::load_text_tokenizer((lm_dir / text_file).string());
+  lm::LlamaConfig base_cfg;
+  if (!scratch) {
+    VIMO_CHECK(fs::exists(fs::path(c.model.base) / "config.json"), "model.base='" + c.model.base +
+                                                                       "' is neither scratch nor an HF directory with config.json");
+    base_cfg = lm::LlamaConfig::load((fs::path(c.model.base) / "config.json").string());
+  }
+  auto vocab = text::UnifiedVocab::build(*text, {static_cast<int>(mo.codebook_size), static_cast<int>(layers)},
+                                         scratch ? 0 : static_cast<int>(base_cfg.vocab_size));
+  const int end_id = vocab.special(vocab.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
+
+  vim::ModelSpec spec;
+  spec.stage = "pretrain";
+  spec.base = scratch ? "scratch" : fs::absolute(c.model.base).lexically_normal().string();
+  spec.base_vocab = scratch ? 0 : base_cfg.vocab_size;
+  spec.tokenizer_run = fs::absolute(c.model.tokenizer).lexically_normal().string();
+  spec.codebook_size = mo.codebook_size;
+  spec.layers = layers;
+  spec.tokenizer_quantizers = mo.num_quantizers;
+  spec.downsample = mo.downsample();
+  spec.text_file = text_file;
+  if (c.lora.enabled) {
+    VIMO_CHECK(!scratch, "lora.enabled=true needs a pretrained model.base; a model from scratch is trained whole");
+    spec.lora = lm::lora_options(c.lora, static_cast<uint64_t>(c.run.seed) + 2);
+  }
+  auto templates = vim::Templates::load(c.data.templates);
+  spec.tasks = vim::SampleStream(*train, templates, task_mix(c), c.run.seed).tasks();
+
+  // The model.
+  const auto dtype = c.model.dtype == "auto" ? (dev.is_cuda() && !scratch ? torch::kBFloat16 : torch::kFloat32)
+                                             : lm::dtype_from_name(c.model.dtype, "model.dtype");
+  lm::LlamaConfig cfg;
+  if (scratch) {
+    cfg = c.model.arch.to_llama(vocab.size(), "float32");
+    if (text->bos_id()) cfg.bos_token_id = *text->bos_id();
+  } else {
+    cfg = base_cfg;
+    cfg.vocab_size = vocab.size();
+    cfg.torch_dtype = lm::dtype_name(dtype);
+  }
+  cfg.eos_token_id = {end_id};
+  cfg.pad_token_id = vocab.special("<pad>");
+  lm::LlamaForCausalLM m{nullptr};
+  if (scratch) {
+    m = lm::build_random(cfg, c.model.arch.init_std, static_cast<uint64_t>(c.run.seed), dev);
+  } else {
+    m = vim::build_lm(spec, cfg, dev, dtype, static_cast<uint64_t>(c.run.seed) + 1);
+    m->mutable_config().eos_token_id = cfg.eos_token_id;
+    m->mutable_config().pad_token_id = cfg.pad_token_id;
+  }
+  m->set_checkpointing(c.model.activation_checkpointing);
+
+  // lm/: what later commands need to rebuild this model.
+  core::CheckpointManager cm(c.run.dir, 0);
+  const fs::path spec_path = lm_dir / "vim.json";
+  if (c.run.resume && cm.latest() && fs::exists(spec_path))
+    check_same_spec(spec, vim::ModelSpec::from_json(json::parse(core::read_file(spec_path.string())), spec_path.string()),
+                    c.run.dir);
+  core::write_file_atomic((lm_dir / "config.json").string(), m->config().to_json().dump(2) + "\n");
+  vocab.save((lm_dir / "vocab.json").string());
+  core::write_file_atomic((lm_dir / "templates.yaml").string(), core::read_file(c.data.templates));
+  core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
+  int64_t trainable = 0;
+  for (const auto& [n, t] : vim::trainable_tensors(m)) trainable += t.numel();
+  log::info("pretrain: ", scratch ? "from scratch" : "base " + c.model.base, ", vocabulary ", vocab.size(), " (text ",
+            vocab.text_size(), ", motion ", mo.codebook_size, " x ", layers, " from ", vocab.motion_base(), "), ",
+            m->config().num_parameters(), " parameters, ", trainable, " trainable, device ", dev.str());
+
+  vim::VimModel model(m, std::move(vocab), text, spec, templates);
+  model.set_motion_tokenizer(motion);
+  PretrainTask task(c, model, train, val);
+  Trainer trainer(trainer_options(c.run, c.train, c.optim.o, dev, "pretrain"), task);
+  const int rc = trainer.fit();
+  if (rc != kExitOk) return rc;
+  export_run(c.run.dir);
+  return kExitOk;
+}
+
+}  // namespace vimo::train

@@ -1,0 +1,318 @@
+// Loading an LM run and generating with it under the motion-block constraints (vim/model.h).
+#include "vimo/vim/model.h"
+
+#include <filesystem>
+#include <limits>
+
+#include "vimo/core/checkpoint.h"
+#include "vimo/core/error.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/tensor_io.h"
+#include "vimo/lm/generate.h"
+#include "vimo/lm/hf.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace vimo::vim {
+
+json ModelSpec::to_json() const {
+  json t = json::array();
+  for (Task x : tasks) t.push_back(task_name(x));
+  json l = nullptr;
+  if (lora)
+    l = {{"rank", lora->rank}, {"alpha", lora->alpha}, {"dropout", lora->dropout}, {"targets", lora->targets},
+         {"rslora", lora->rslora}, {"seed", lora->seed}};
+  return {{"format", "vimo-vim"}, {"version", 1}, {"stage", stage}, {"base", base}, {"base_vocab", base_vocab},
+          {"tokenizer_run", tokenizer_run},
+          {"motion", {{"codebook_size", codebook_size}, {"layers", layers},
+                      {"tokenizer_quantizers", tokenizer_quantizers}, {"downsample", downsample}}},
+          {"tasks", t}, {"lora", l}, {"text_file", text_file}};
+}
+
+ModelSpec ModelSpec::from_json(const json& j, const std::string& ctx) {
+  ModelSpec s;
+  try {
+    VIMO_CHECK(j.value("format", "") == "vimo-vim", ctx + " is not a vimo LM description (\"format\" is not \"vimo-vim\")");
+    s.stage = j.at("stage").get<std::string>();
+    s.base = j.at("base").get<std::string>();
+    s.base_vocab = j.at("base_vocab").get<int64_t>();
+    s.tokenizer_run = j.at("tokenizer_run").get<std::string>();
+    const auto& m = j.at("motion");
+    s.codebook_size = m.at("codebook_size").get<int64_t>();
+    s.layers = m.at("layers").get<int64_t>();
+    s.tokenizer_quantizers = m.at("tokenizer_quantizers").get<int64_t>();
+    s.downsample = m.at("downsample").get<int64_t>();
+    for (const auto& t : j.at("tasks")) s.tasks.push_back(parse_task(t.get<std::string>(), ctx));
+    if (!j.at("lora").is_null()) {
+      const auto& l = j["lora"];
+      lm::LoraOptions o;
+      o.rank = l.at("rank").get<int64_t>();
+      o.alpha = l.at("alpha").get<double>();
+      o.dropout = l.at("dropout").get<double>();
+      o.targets = l.at("targets").get<std::vector<std::string>>();
+      o.rslora = l.value("rslora", false);
+      o.seed = l.value("seed", uint64_t{0});
+      s.lora = o;
+    }
+    s.text_file = j.at("text_file").get<std::string>();
+  } catch (const json::exception& e) {
+    throw Error(ctx + " is malformed: " + e.what());
+  }
+  return s;
+}
+
+core::NamedTensors trainable_tensors(lm::LlamaForCausalLM& m) {
+  core::NamedTensors out;
+  for (const auto& p : m->named_parameters(true))
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
+void load_trainable_tensors(lm::LlamaForCausalLM& m, const std::string& path) {
+  VIMO_CHECK(fs::exists(path), "weights file '" + path + "' does not exist");
+  auto st = core::SafeTensors::open(path);
+  torch::NoGradGuard ng;
+  for (auto& p : m->named_parameters(true)) {
+    if (!p.value().requires_grad()) continue;
+    VIMO_CHECK(st.contains(p.key()), "'" + path + "' has no tensor '" + p.key() +
+                                         "': it was written for another model (base, LoRA targets or vocabulary differ)");
+    auto src = st.get(p.key());
+    VIMO_CHECK(src.sizes() == p.value().sizes(), "tensor '" + p.key() + "' in '" + path + "' has shape " +
+                                                     c10::str(src.sizes()) + ", the model needs " +
+                                                     c10::str(p.value().sizes()));
+    p.value().copy_(src.to(p.value().dtype()));
+  }
+}
+
+lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& config, torch::Device device,
+                              torch::ScalarType dtype, uint64_t seed) {
+  lm::LlamaForCausalLM m{nullptr};
+  if (spec.base == "scratch") {
+    m = lm::LlamaForCausalLM(config, torch::TensorOptions().dtype(dtype));
+    if (!device.is_cpu()) m->to_device(device);
+    return m;
+  }
+  lm::LoadOptions lo;
+  lo.dtype = dtype;
+  lo.device = device;
+  m = lm::load_pretrained(spec.base, lo);
+  VIMO_CHECK(m->config().vocab_size == spec.base_vocab,
+             "base '" + spec.base + "' has " + std::to_string(m->config().vocab_size) + " rows, the run was made on a base with " +
+                 std::to_string(spec.base_vocab) + "; point model.base at the run's base model");
+  m->resize_vocab(config.vocab_size, seed);
+  if (spec.lora) lm::apply_lora(m, *spec.lora, /*freeze=*/true);
+  else m->freeze_base();
+  if (!device.is_cpu()) m->to_device(device);
+  return m;
+}
+
+VimModel::VimModel(lm::LlamaForCausalLM lm, text::UnifiedVocab vocab, std::shared_ptr<text::TextTokenizer> text,
+                   ModelSpec spec, Templates templates)
+    : p_(std::make_shared<Parts>(std::move(lm), std::move(vocab), std::move(text), std::move(spec), std::move(templates))) {}
+
+std::string VimModel::run_checkpoint(const std::string& run_dir) {
+  VIMO_CHECK(fs::is_directory(run_dir), "LM run '" + run_dir + "' does not exist; train one with `vimo pretrain`");
+  const fs::path best = fs::path(run_dir) / "best";
+  if (fs::exists(best / "DONE") && fs::exists(best / "model.safetensors")) return best.string();
+  core::CheckpointManager cm(run_dir, 0);
+  auto latest = cm.latest();
+  VIMO_CHECK(latest, "LM run '" + run_dir + "' has no complete checkpoint (no best/ and no checkpoints/step_*/DONE); "
+                     "rerun its training command to resume it");
+  return *latest;
+}
+
+VimModel VimModel::load_run(const std::string& run_dir, torch::Device device) {
+  const fs::path lm_dir = fs::path(run_dir) / "lm";
+  VIMO_CHECK(fs::exists(lm_dir / "vim.json"), "'" + run_dir + "' is not an LM run: it has no lm/vim.json "
+                                              "(made by `vimo pretrain` or `vimo instruct`)");
+  const std::string spec_path = (lm_dir / "vim.json").string();
+  json j;
+  try {
+    j = json::parse(core::read_file(spec_path));
+  } catch (const json::exception& e) {
+    throw Error("'" + spec_path + "' is not valid JSON: " + e.what());
+  }
+  ModelSpec spec = ModelSpec::from_json(j, "'" + spec_path + "'");
+  auto cfg = lm::LlamaConfig::load((lm_dir / "config.json").string());
+  auto vocab = text::UnifiedVocab::load((lm_dir / "vocab.json").string());
+  std::shared_ptr<text::TextTokenizer> text = text::load_text_tokenizer((lm_dir / spec.text_file).string());
+  auto templates = Templates::load((lm_dir / "templates.yaml").string());
+  const std::string ckpt = run_checkpoint(run_dir);
+  const auto dtype = spec.base == "scratch" || device.is_cpu() ? torch::kFloat32 : torch::kBFloat16;
+  auto m = build_lm(spec, cfg, device, dtype, 0);
+  try {
+    load_trainable_tensors(m, ckpt + "/model.safetensors");
+  } catch (const Error& e) {
+    throw Error("cannot load the LM of '" + run_dir + "' from " + ckpt + ": " + e.what());
+  }
+  m->eval();
+  return VimModel(m, std::move(vocab), std::move(text), std::move(spec), std::move(templates));
+}
+
+tokenizer::MotionTokenizer& VimModel::motion_tokenizer() {
+  if (!p_->motion) {
+    auto t = std::make_shared<tokenizer::MotionTokenizer>(
+        tokenizer::MotionTokenizer::load(p_->spec.tokenizer_run, p_->lm->device()));
+    VIMO_CHECK(t->options().codebook_size == p_->spec.codebook_size && t->options().num_quantizers >= p_->spec.layers,
+               "tokenizer run '" + p_->spec.tokenizer_run + "' has K=" + std::to_string(t->options().codebook_size) +
+                   ", Q=" + std::to_string(t->options().num_quantizers) + " but the LM was trained on K=" +
+                   std::to_string(p_->spec.codebook_size) + " with " + std::to_string(p_->spec.layers) + " levels");
+    p_->motion = t;
+  }
+  return *p_->motion;
+}
+
+torch::Tensor VimModel::encode_motion(const torch::Tensor& f) {
+  return motion_tokenizer().encode(f).narrow(2, 0, p_->spec.layers).contiguous();
+}
+
+torch::Tensor VimModel::decode_motion(const torch::Tensor& codes) { return motion_tokenizer().decode(codes); }
+
+void VimModel::check_task(Task t) const {
+  const auto& ts = p_->spec.tasks;
+  if (std::find(ts.begin(), ts.end(), t) != ts.end()) return;
+  std::string known;
+  for (Task x : ts) known += " " + task_name(x);
+  throw Error("this run was not trained on task " + task_name(t) + "; it knows:" + known);
+}
+
+namespace {
+
+const char* open_name(text::Segment::Kind k) {
+  return k == text::Segment::Kind::kMotion ? "<motion>" : k == text::Segment::Kind::kMotionA ? "<motion_a>" : "<motion_b>";
+}
+const char* close_name(text::Segment::Kind k) {
+  return k == text::Segment::Kind::kMotion ? "</motion>" : k == text::Segment::Kind::kMotionA ? "</motion_a>" : "</motion_b>";
+}
+
+// Per sequence: text mode (text ids or the end token) or inside a motion block (the legal ids of the
+// current slot, the close token after a complete frame, only the close token at the step limit), and
+// the end token once the block is closed.
+struct Constraint {
+  bool motion = false;
+  int persons = 2;
+  int64_t slots = 0;   // motion ids emitted in the block
+  bool closed = false;
+  int close_id = -1;
+};
+
+}  // namespace
+
+std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const GenerateSettings& s) {
+  VIMO_CHECK(!reqs.empty(), "generate: no requests");
+  const auto& v = p_->vocab;
+  const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
+  VIMO_CHECK(v.size() == V, "vocabulary (" + std::to_string(v.size()) + ") and LM (" + std::to_string(V) + ") differ in size");
+  const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<Constraint> cons;
+  int64_t max_new = 1;
+  for (const auto& r : reqs) {
+    check_task(r.task);
+    const bool reaction = r.task == Task::kA2B || r.task == Task::kB2A;
+    const bool with_caption = reaction && !r.caption.empty() && p_->templates.has(r.task, true);
+    torch::Tensor codes = r.codes.defined() ? r.codes : torch::zeros({0, 2, Q}, torch::kLong);
+    if (!task_needs_caption(r.task) || reaction) {
+      VIMO_CHECK(r.codes.defined() && r.codes.size(0) > 0, "task " + task_name(r.task) + " needs an input motion");
+      VIMO_CHECK(codes.dim() == 3 && codes.size(2) >= Q && codes.min().item<int64_t>() >= 0 && codes.max().item<int64_t>() < K,
+                 "input motion codes must be [T', 2, >=" + std::to_string(Q) + "] in 0.." + std::to_string(K - 1) +
+                     ", got " + c10::str(codes.sizes()));
+    }
+    auto conv = build_prompt(p_->templates, r.task, r.tmpl, r.caption, codes, Q, with_caption);
+    auto ids = p_->chat.render(conv, /*generation_prompt=*/true).ids;
+    Constraint c;
+    if (auto kind = response_motion(r.task)) {
+      ids.push_back(v.special(open_name(*kind)));
+      c.motion = true;
+      c.persons = *kind == text::Segment::Kind::kMotion ? 2 : 1;
+      c.close_id = v.special(close_name(*kind));
+      max_new = std::max(max_new, s.max_motion_steps * c.persons * Q + 2);
+    } else {
+      max_new = std::max(max_new, s.max_new + 1);
+    }
+    VIMO_CHECK(static_cast<int64_t>(ids.size()) + max_new <= p_->lm->config().max_position_embeddings,
+               "prompt of " + std::to_string(ids.size()) + " tokens plus " + std::to_string(max_new) +
+                   " new ones exceeds the LM's context of " + std::to_string(p_->lm->config().max_position_embeddings));
+    prompts.emplace_back(ids.begin(), ids.end());
+    cons.push_back(c);
+  }
+  // Allowed-id masks: text ids (not special) plus the end token, and each quantizer level's ids.
+  auto text_ok = torch::zeros({V}, torch::kBool);
+  {
+    auto a = text_ok.accessor<bool, 1>();
+    for (int i = 0; i < v.text_size(); ++i) a[i] = v.info(i).kind == text::TokenKind::kText && !p_->text->is_special(i);
+    a[end_id] = true;
+  }
+  std::vector<torch::Tensor> level_ok;
+  for (int64_t q = 0; q < Q; ++q) {
+    auto m = torch::zeros({V}, torch::kBool);
+    m.narrow(0, v.motion_base() + q * K, K).fill_(true);
+    level_ok.push_back(m);
+  }
+  const float ninf = -std::numeric_limits<float>::infinity();
+  lm::GenerateOptions o;
+  o.max_new_tokens = max_new;
+  o.greedy = s.greedy;
+  o.temperature = s.temperature;
+  o.top_k = s.top_k;
+  o.top_p = s.top_p;
+  o.seed = s.seed;
+  o.stop_tokens = {end_id};
+  o.pad_token = v.special("<pad>");
+  o.processor = [&](torch::Tensor& logits, const std::vector<std::vector<int64_t>>& seen, int64_t step) {
+    for (size_t b = 0; b < cons.size(); ++b) {
+      auto& c = cons[b];
+      if (step > 0 && c.motion && !c.closed) {
+        const int64_t last = seen[b].back();
+        if (last == c.close_id) c.closed = true;
+        else ++c.slots;
+      }
+      torch::Tensor ok;
+      if (!c.motion || c.closed) {
+        ok = c.motion ? torch::zeros({V}, torch::kBool).index_fill_(0, torch::tensor({int64_t{end_id}}), true) : text_ok;
+      } else {
+        const int64_t frame = c.persons * Q;
+        if (c.slots >= s.max_motion_steps * frame) {
+          ok = torch::zeros({V}, torch::kBool);
+          ok[c.close_id] = true;
+        } else {
+          ok = level_ok[c.slots % Q];
+          if (c.slots > 0 && c.slots % frame == 0) {
+            ok = ok.clone();
+            ok[c.close_id] = true;
+          }
+        }
+      }
+      logits[static_cast<int64_t>(b)].masked_fill_(ok.logical_not().to(logits.device()), ninf);
+    }
+  };
+  auto out = lm::generate(p_->lm, prompts, o);
+  std::vector<Result> res;
+  for (size_t b = 0; b < reqs.size(); ++b) {
+    Result r;
+    r.task = reqs[b].task;
+    r.ids = out[b];
+    if (cons[b].motion) {
+      std::vector<int64_t> codes;
+      for (int64_t id : out[b]) {
+        const auto info = v.info(static_cast<int>(id));
+        if (info.kind != text::TokenKind::kMotion) break;
+        codes.push_back(info.k);
+      }
+      const int64_t frame = cons[b].persons * Q, T = static_cast<int64_t>(codes.size()) / frame;
+      r.codes = torch::tensor(codes, torch::kLong).narrow(0, 0, T * frame).reshape({T, cons[b].persons, Q});
+    } else {
+      std::vector<int> t;
+      for (int64_t id : out[b]) {
+        if (id == end_id) break;
+        t.push_back(static_cast<int>(id));
+      }
+      r.text = p_->text->decode(t, /*skip_special=*/true);
+    }
+    res.push_back(std::move(r));
+  }
+  return res;
+}
+
+}  // namespace vimo::vim

@@ -1,0 +1,298 @@
+// Stage 2: templates, loss masking, packing (= each sequence alone), constrained generation, token-
+// normalized accumulation and exact resume of the pre-training task with packing.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "vimo/core/error.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/run.h"
+#include "vimo/lm/hf.h"
+#include "vimo/lm/loss.h"
+#include "vimo/text/sentencepiece.h"
+#include "vimo/train/recipes/pretrain_task.h"
+
+using namespace vimo;
+namespace fs = std::filesystem;
+
+namespace {
+
+void rm_rf(const fs::path& p) { std::system(("rm -rf '" + p.string() + "'").c_str()); }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+constexpr int64_t K = 16, Q = 2;
+
+// The repository (ctest sets VIMO_SOURCE_DIR; a run from the build directory falls back to ..).
+std::string source_dir() {
+  const char* s = std::getenv("VIMO_SOURCE_DIR");
+  return s ? s : "..";
+}
+
+// A tiny world: a token cache of random codes with captions, a SentencePiece model over them, the
+// templates of the repository, and a random scratch LM over the unified vocabulary.
+struct World {
+  fs::path dir;
+  std::shared_ptr<data::TokenCache> cache;
+  std::shared_ptr<text::TextTokenizer> text;
+  std::unique_ptr<vim::VimModel> model;
+  train::PretrainConfig cfg;
+
+  explicit World(const std::string& name) {
+    dir = fs::temp_directory_path() / ("vimo_pretrain_" + name + "_" + std::to_string(::getpid()));
+    rm_rf(dir);
+    fs::create_directories(dir);
+    const std::vector<std::string> words = {"hug", "shake hands", "push", "wave", "bow", "dance"};
+    data::TokenCacheContents c;
+    c.info.codebook_size = K;
+    c.info.num_quantizers = Q;
+    torch::manual_seed(3);
+    std::string corpus;
+    for (int i = 0; i < 24; ++i) {
+      data::TokenClip t;
+      t.id = std::to_string(i + 1);
+      t.codes = torch::randint(0, K, {4 + i % 5, 2, Q}, torch::kLong);
+      t.frames = t.codes.size(0) * 4;
+      t.persons = 2;
+      t.captions = {"two people " + words[i % 6] + " slowly.", "the first person and the second " + words[i % 6] + "."};
+      for (const auto& s : t.captions) corpus += s + "\n";
+      c.clips.push_back(t);
+    }
+    data::write_token_cache((dir / "train.h5").string(), c);
+    cache = std::make_shared<data::TokenCache>(data::TokenCache::open((dir / "train.h5").string()));
+    core::write_file_atomic((dir / "corpus.txt").string(), corpus);
+    text::SentencePieceTrainOptions so;
+    so.input = (dir / "corpus.txt").string();
+    so.out = (dir / "text.model").string();
+    so.vocab_size = 40;
+    so.model_type = "bpe";
+    so.byte_fallback = true;
+    so.threads = 1;
+    text::train_sentencepiece(so);
+    text = text::load_text_tokenizer(so.out);
+    auto vocab = text::UnifiedVocab::build(*text, {static_cast<int>(K), static_cast<int>(Q)});
+    cfg.data.templates = source_dir() + "/configs/pretrain/templates.yaml";
+    cfg.data.tasks = {"t2m", "m2t", "a2b", "b2a"};
+    cfg.data.task_weights = {1, 1, 0.5, 0.5};
+    cfg.data.max_length = 96;
+    cfg.data.batch_size = 3;
+    cfg.data.val_generate = 0;
+    cfg.run.dir = (dir / "run").string();
+    cfg.run.seed = 5;
+    auto templates = vim::Templates::load(cfg.data.templates);
+    vim::ModelSpec spec;
+    spec.codebook_size = K;
+    spec.layers = Q;
+    spec.tokenizer_quantizers = Q;
+    spec.tasks = {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A};
+    lm::LlamaArchSection a;
+    a.hidden_size = 32;
+    a.intermediate_size = 48;
+    a.num_layers = 2;
+    a.num_heads = 4;
+    a.num_kv_heads = 2;
+    a.max_position = 512;
+    auto lmcfg = a.to_llama(vocab.size(), "float32");
+    auto m = lm::build_random(lmcfg, 0.1, 11);
+    model = std::make_unique<vim::VimModel>(m, std::move(vocab), text, spec, std::move(templates));
+  }
+  ~World() { rm_rf(dir); }
+};
+
+}  // namespace
+
+TEST(VimTemplates, RejectMissingAndForbiddenPlaceholdersWithTheLine) {
+  World w("templates");
+  const auto f = (w.dir / "t.yaml").string();
+  core::write_file_atomic(f, "t2m:\n  - \"make {caption}\"\nm2t:\n  - \"describe it\"\n");
+  auto e = error_of([&] { vim::Templates::load(f); });
+  EXPECT_NE(e.find("line 4"), std::string::npos) << e;
+  EXPECT_NE(e.find("lacks the placeholder {motion}"), std::string::npos) << e;
+  core::write_file_atomic(f, "t2m:\n  - \"make {caption} like {motion}\"\n");
+  e = error_of([&] { vim::Templates::load(f); });
+  EXPECT_NE(e.find("holds {motion}"), std::string::npos) << e;
+  core::write_file_atomic(f, "t2x:\n  - \"{caption}\"\n");
+  EXPECT_NE(error_of([&] { vim::Templates::load(f); }).find("unknown template list 't2x'"), std::string::npos);
+  // The repository's file: at least 12 phrasings of every list.
+  for (vim::Task t : {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A})
+    EXPECT_GE(w.model->templates().get(t, false).size(), 12u) << vim::task_name(t);
+  EXPECT_GE(w.model->templates().get(vim::Task::kA2B, true).size(), 12u);
+}
+
+TEST(VimTasks, LossOnlyOnTheResponseAndMotionLaidOutAsDesigned) {
+  World w("mask");
+  const auto clip = w.cache->clip(2);
+  vim::Sample s{vim::Task::kT2M, 2, 0, 1, false};
+  auto conv = vim::build_conversation(w.model->templates(), s, clip, Q);
+  auto seq = vim::render_sequence(w.model->chat(), conv, 0);
+  const auto& v = w.model->vocab();
+  // The response is <motion> A(t0,q0) A(t0,q1) B(t0,q0) ... </motion> <|end|>; targets are the
+  // ids that follow, on response positions only.
+  const int open = v.special("<motion>");
+  auto it = std::find(seq.ids.begin(), seq.ids.end(), open);
+  ASSERT_NE(it, seq.ids.end());
+  const size_t o = static_cast<size_t>(it - seq.ids.begin());
+  for (size_t t = 0; t + 1 < seq.ids.size(); ++t) {
+    if (t + 1 >= o) EXPECT_EQ(seq.targets[t], seq.ids[t + 1]) << t;
+    else EXPECT_EQ(seq.targets[t], -100) << t;
+  }
+  EXPECT_EQ(seq.targets.back(), -100);
+  EXPECT_EQ(seq.ids[o + 1], v.motion_id(0, static_cast<int>(clip.codes[0][0][0].item<int64_t>())));
+  EXPECT_EQ(seq.ids[o + 3], v.motion_id(0, static_cast<int>(clip.codes[0][1][0].item<int64_t>())));
+  EXPECT_EQ(seq.ids[o + 4], v.motion_id(1, static_cast<int>(clip.codes[0][1][1].item<int64_t>())));
+  EXPECT_EQ(seq.ids.size() - o, static_cast<size_t>(clip.codes.size(0) * 2 * Q + 3));
+}
+
+TEST(VimPacking, APackedRowGivesEachSequenceItsOwnLogits) {
+  World w("pack");
+  auto& m = w.model->lm();
+  m->eval();
+  torch::NoGradGuard ng;
+  std::vector<data::TokenSeq> seqs;
+  for (int i = 0; i < 3; ++i) {
+    vim::Sample s{i == 1 ? vim::Task::kM2T : vim::Task::kT2M, i, i, 0, false};
+    seqs.push_back(vim::render_sequence(w.model->chat(), vim::build_conversation(w.model->templates(), s, w.cache->clip(i), Q), i));
+  }
+  auto packed = data::make_batch({seqs}, 0, 0);
+  lm::ForwardOptions f;
+  f.segment_ids = packed.segment_ids;
+  auto all = m->forward(packed.ids, f);  // positions restart per segment by default
+  int64_t off = 0;
+  for (const auto& s : seqs) {
+    auto ids = torch::tensor(std::vector<int64_t>(s.ids.begin(), s.ids.end()), torch::kLong).unsqueeze(0);
+    auto alone = m->forward(ids);
+    const int64_t n = ids.size(1);
+    EXPECT_LT((all.narrow(1, off, n) - alone).abs().max().item<double>(), 2e-5);
+    off += n;
+  }
+  // Padding rows (segment -1) change nothing for the real rows.
+  auto padded = data::make_batch({{seqs[0]}, {seqs[1]}}, 0, 0);
+  lm::ForwardOptions g;
+  g.segment_ids = padded.segment_ids;
+  auto two = m->forward(padded.ids, g);
+  auto ids1 = torch::tensor(std::vector<int64_t>(seqs[1].ids.begin(), seqs[1].ids.end()), torch::kLong).unsqueeze(0);
+  EXPECT_LT((two.narrow(0, 1, 1).narrow(1, 0, ids1.size(1)) - m->forward(ids1)).abs().max().item<double>(), 2e-5);
+}
+
+TEST(VimPacking, CheckpointedLayersGiveTheSameGradients) {
+  World w("ckpt");
+  auto& m = w.model->lm();
+  m->train();
+  auto ids = torch::randint(0, m->config().vocab_size, {2, 20}, torch::kLong);
+  auto run = [&](bool on) {
+    m->set_checkpointing(on);
+    m->zero_grad();
+    auto parts = lm::causal_lm_loss(m->forward(ids), lm::shift_labels(ids));
+    parts.sum.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone());
+    return std::make_pair(parts.sum.item<double>(), g);
+  };
+  auto [l0, g0] = run(false);
+  auto [l1, g1] = run(true);
+  EXPECT_NEAR(l0, l1, 1e-6 * std::abs(l0));
+  for (size_t i = 0; i < g0.size(); ++i)
+    EXPECT_LT((g0[i] - g1[i]).abs().max().item<double>(), 1e-5 * (1 + g0[i].abs().max().item<double>())) << i;
+}
+
+TEST(VimGenerate, MotionBlocksHoldLegalIdsAndWholeFrames) {
+  World w("gen");
+  vim::GenerateSettings g;
+  g.max_motion_steps = 6;
+  g.max_new = 10;
+  g.seed = 3;
+  std::vector<vim::Request> reqs(2);
+  reqs[0].caption = "two people hug slowly.";
+  reqs[1].task = vim::Task::kM2T;
+  reqs[1].codes = w.cache->clip(0).codes;
+  auto res = w.model->generate(reqs, g);
+  ASSERT_EQ(res.size(), 2u);
+  const auto& v = w.model->vocab();
+  // t2m: every generated id up to the close is the motion id of its slot's level; the block ends
+  // after a whole frame (2 persons x Q levels) and is followed by the end token.
+  const auto& ids = res[0].ids;
+  size_t i = 0;
+  for (; i < ids.size() && v.info(static_cast<int>(ids[i])).kind == text::TokenKind::kMotion; ++i)
+    EXPECT_EQ(v.info(static_cast<int>(ids[i])).q, static_cast<int>(i % Q)) << i;
+  ASSERT_LT(i + 1, ids.size());
+  EXPECT_EQ(ids[i], v.special("</motion>"));
+  EXPECT_EQ(ids[i + 1], v.special("<|end|>"));
+  EXPECT_EQ(i % (2 * Q), 0u);
+  EXPECT_LE(i, static_cast<size_t>(6 * 2 * Q));
+  EXPECT_EQ(res[0].codes.size(0) * 2 * Q, static_cast<int64_t>(i));
+  // m2t: text ids only.
+  for (int64_t id : res[1].ids)
+    EXPECT_TRUE(id == v.special("<|end|>") || v.info(static_cast<int>(id)).kind == text::TokenKind::kText) << id;
+  w.model->spec();
+  vim::Request bad;
+  bad.task = vim::Task::kT2MSingle;
+  bad.caption = "x";
+  EXPECT_NE(error_of([&] { w.model->generate({bad}, g); }).find("not trained on task t2m_single"), std::string::npos);
+}
+
+namespace {
+struct StopAt : train::PretrainTask {
+  using PretrainTask::PretrainTask;
+  int64_t stop_at = -1;
+  void after_step(int64_t step) override {
+    PretrainTask::after_step(step);
+    if (step + 1 == stop_at) core::request_stop_for_test(SIGINT);
+  }
+};
+
+std::vector<torch::Tensor> train_run(World& w, const std::string& run, int64_t stop_at, bool resume) {
+  w.cfg.run.dir = (w.dir / run).string();
+  auto m = lm::build_random(w.model->lm()->config(), 0.1, 11);
+  vim::VimModel model(m, w.model->vocab(), w.text, w.model->spec(), w.model->templates());
+  StopAt task(w.cfg, model, w.cache, nullptr);
+  task.stop_at = stop_at;
+  train::TrainerOptions o;
+  o.run_dir = w.cfg.run.dir;
+  o.resume = resume;
+  o.train.steps = 6;
+  o.train.grad_accum = 2;
+  o.train.val_every = 0;
+  o.train.ckpt_every = 100;
+  o.train.log_every = 3;
+  o.optim.lr = 1e-2;
+  o.optim.warmup_steps = 1;
+  train::Trainer(o, task).fit();
+  std::vector<torch::Tensor> out;
+  for (auto& [n, t] : vim::trainable_tensors(m)) out.push_back(t.clone());
+  return out;
+}
+}  // namespace
+
+TEST(PretrainTask, StopAndResumeWithPackingGivesIdenticalWeights) {
+  World w("resume");
+  ASSERT_TRUE(w.cfg.data.pack);
+  auto straight = train_run(w, "a", -1, true);
+  train_run(w, "b", 3, true);  // stops after step 3 with a checkpoint
+  auto resumed = train_run(w, "b", -1, true);
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_TRUE(torch::equal(straight[i], resumed[i])) << i;
+  // And training moved the weights.
+  auto m = lm::build_random(w.model->lm()->config(), 0.1, 11);
+  EXPECT_FALSE(torch::equal(vim::trainable_tensors(m)[0].second, straight[0]));
+}
+
+TEST(PretrainTask, TooLongSamplesAreSkippedAndCounted) {
+  World w("long");
+  w.cfg.data.max_length = 40;  // only the shortest prompts fit
+  vim::VimModel model(w.model->lm(), w.model->vocab(), w.text, w.model->spec(), w.model->templates());
+  train::PretrainTask task(w.cfg, model, w.cache, nullptr);
+  auto b = task.batches().next();
+  EXPECT_LE(b.ids.size(1), 40);
+  EXPECT_GT(task.batches().too_long(), 0);
+}
