@@ -40,6 +40,28 @@ std::optional<RootTrace> trace_sqrtm(const torch::Tensor& m) {
   return r;
 }
 
+// Both covariances positive definite with condition below 1e8: tr(sqrtm(s1 s2)) is then the trace of
+// the symmetric s1^1/2 s2 s1^1/2's root, from two symmetric eigensolves (about 10x faster than the
+// general one at D = 512 and as close to scipy). Rank-deficient or ill-conditioned ones return
+// nothing and take the general eigenvalue path, whose rounding follows scipy's Schur method.
+constexpr double kWellConditioned = 1e-8;
+
+std::optional<RootTrace> trace_sqrtm_symmetric(const torch::Tensor& s1, const torch::Tensor& s2) {
+  auto [w, u] = torch::linalg_eigh(s1);
+  auto w2 = torch::linalg_eigvalsh(s2);
+  for (const auto* x : {&w, &w2}) {
+    const double lo = x->min().item<double>(), hi = x->max().item<double>();
+    if (!(lo > kWellConditioned * hi)) return std::nullopt;
+  }
+  auto root1 = (u * w.sqrt().unsqueeze(0)).matmul(u.t());
+  auto mu = torch::linalg_eigvalsh(root1.matmul(s2).matmul(root1));
+  if (mu.min().item<double>() <= 0) return std::nullopt;
+  RootTrace r;
+  r.trace = mu.sqrt().sum().item<double>();
+  if (!std::isfinite(r.trace)) return std::nullopt;
+  return r;
+}
+
 }  // namespace
 
 Gaussian activation_statistics(const torch::Tensor& features, double scale, const char* what) {
@@ -69,7 +91,8 @@ double frechet_distance(const Gaussian& a, const Gaussian& b, double eps) {
   auto s1 = a.sigma.to(torch::kFloat64), s2 = b.sigma.to(torch::kFloat64);
   for (const auto* t : {&mu1, &mu2, &s1, &s2})
     VIMO_CHECK(torch::isfinite(*t).all().item<bool>(), "frechet_distance: a mean or covariance contains NaN or Inf");
-  auto tr = trace_sqrtm(s1.matmul(s2));
+  auto tr = trace_sqrtm_symmetric(s1, s2);
+  if (!tr) tr = trace_sqrtm(s1.matmul(s2));
   if (!tr) {
     auto off = torch::eye(D, torch::kFloat64) * eps;
     tr = trace_sqrtm((s1 + off).matmul(s2 + off));

@@ -15,7 +15,8 @@ struct Gaussian {
 Gaussian activation_statistics(const torch::Tensor& features, double scale = 1.0, const char* what = "features");
 
 // ||mu1 - mu2||^2 + tr(s1) + tr(s2) - 2 tr(sqrtm(s1 s2)). tr(sqrtm) is the sum of the principal square
-// roots of the eigenvalues of s1 s2 (real part), which is the trace of scipy.linalg.sqrtm's result.
+// roots of the eigenvalues of s1 s2 (real part), which is the trace of scipy.linalg.sqrtm's result;
+// two symmetric eigensolves give it when both covariances are well conditioned, a general one otherwise.
 // If that is not finite, or the eigen solver fails, `eps`·I is added to both covariances first (as
 // InterGen); an imaginary part above 1e-3 in a root is an error (InterGen raises ValueError).
 double frechet_distance(const Gaussian& a, const Gaussian& b, double eps = 1e-6);
