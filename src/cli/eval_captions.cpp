@@ -23,14 +23,17 @@ std::string default_out(const std::string& hyps) {
 void add_tokenizer_options(CLI::App* c, CaptionArgs& a) {
   c->add_option("--tokenizer", a.tokenizer, "builtin (vimo's PTB transcription) | stanford (the CoreNLP 3.4.1 jar)")
       ->check(CLI::IsMember({"builtin", "stanford"}));
-  c->add_option("--corenlp-jar", a.corenlp_jar, "stanford-corenlp-3.4.1.jar (default: $VIMO_CORENLP_JAR or the venv's)");
+  c->add_option("--corenlp-jar", a.corenlp_jar,
+                "stanford-corenlp-3.4.1.jar (default: $VIMO_CORENLP_JAR or the venv's)");
 }
 
 Registrar reg(70, [](CLI::App& app) {
   auto* g = group(app, "eval", "evaluation metrics and protocols");
   auto a = std::make_shared<CaptionArgs>();
   auto* c = g->add_subcommand("captions", "BLEU-1..4, ROUGE-L, CIDEr-D, METEOR of hypotheses against references");
-  c->add_option("--refs", a->refs, "JSON object: id -> list of reference captions")->required()->check(CLI::ExistingFile);
+  c->add_option("--refs", a->refs, "JSON object: id -> list of reference captions")
+      ->required()
+      ->check(CLI::ExistingFile);
   c->add_option("--hyps", a->hyps, "JSON object: id -> generated caption")->required()->check(CLI::ExistingFile);
   c->add_option("--out", a->out, "JSON output (default: <hyps without .json>.scores.json)");
   add_tokenizer_options(c, *a);
@@ -71,7 +74,8 @@ Registrar reg(70, [](CLI::App& app) {
     const auto captions = j.get<std::vector<std::string>>();
     std::vector<std::string> out;
     if (t->tokenizer == "stanford") {
-      const auto jar = eval::find_pycocoevalcap_jar(t->corenlp_jar, "VIMO_CORENLP_JAR", "tokenizer/stanford-corenlp-3.4.1.jar");
+      const auto jar =
+          eval::find_pycocoevalcap_jar(t->corenlp_jar, "VIMO_CORENLP_JAR", "tokenizer/stanford-corenlp-3.4.1.jar");
       VIMO_CHECK(!jar.empty(), "ptb-tokenize: stanford-corenlp-3.4.1.jar not found; pass --corenlp-jar");
       out = eval::coco_tokenize_stanford(captions, jar);
     } else {

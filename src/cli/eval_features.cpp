@@ -42,15 +42,17 @@ Registrar reg(71, [](CLI::App& app) {
   c->callback([f] {
     const auto a = core::load_npy(f->a), b = core::load_npy(f->b);
     const double v = eval::fid(a, b, f->scale);
-    nlohmann::ordered_json j = {{"fid", v}, {"a", f->a}, {"b", f->b}, {"n_a", a.size(0)}, {"n_b", b.size(0)},
-                                {"dim", a.size(1)}, {"scale", f->scale}};
+    nlohmann::ordered_json j = {{"fid", v},         {"a", f->a},        {"b", f->b},        {"n_a", a.size(0)},
+                                {"n_b", b.size(0)}, {"dim", a.size(1)}, {"scale", f->scale}};
     write_json(f->out, j);
   });
 
   auto e = std::make_shared<EmbeddingArgs>();
   auto* m = g->add_subcommand("embeddings", "R-precision, MM-Dist, FID, Diversity, MultiModality over replications");
   m->add_option("--text", e->text, "text embeddings [N, D] or [R, N, D] (.npy)")->required()->check(CLI::ExistingFile);
-  m->add_option("--motion", e->motion, "generated motion embeddings, row i from text i")->required()->check(CLI::ExistingFile);
+  m->add_option("--motion", e->motion, "generated motion embeddings, row i from text i")
+      ->required()
+      ->check(CLI::ExistingFile);
   m->add_option("--gt", e->gt, "real motion embeddings [N_gt, D] (or [R, ...]) for FID")->check(CLI::ExistingFile);
   m->add_option("--mm", e->mm, "MultiModality embeddings [T, K, D] (or [R, ...])")->check(CLI::ExistingFile);
   m->add_option("--protocol", e->protocol, "intergen | intermask | intermask-interx (docs/eval.md)");
@@ -74,9 +76,12 @@ Registrar reg(71, [](CLI::App& app) {
       core::NamedTensors t;
       for (size_t r = 0; r < draws.size(); ++r) {
         const std::string k = "r" + std::to_string(r) + ".";
-        for (const auto& [n, v] : {std::pair{"order", draws[r].order}, {"gt_order", draws[r].gt_order},
-                                   {"div_first", draws[r].div_first}, {"div_second", draws[r].div_second},
-                                   {"mm_first", draws[r].mm_first}, {"mm_second", draws[r].mm_second}})
+        for (const auto& [n, v] : {std::pair{"order", draws[r].order},
+                                   {"gt_order", draws[r].gt_order},
+                                   {"div_first", draws[r].div_first},
+                                   {"div_second", draws[r].div_second},
+                                   {"mm_first", draws[r].mm_first},
+                                   {"mm_second", draws[r].mm_second}})
           if (v.numel() > 0) t.emplace_back(k + n, v);
       }
       core::save_safetensors(e->draws, t);

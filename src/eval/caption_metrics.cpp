@@ -111,7 +111,8 @@ std::array<double, 4> bleu(const std::vector<TokenizedSet>& sets) {
     const auto tl = static_cast<long long>(w.size());
     long long closest = lens[0];  // min over (|l - testlen|, l)
     for (long long l : lens)
-      if (std::llabs(l - tl) < std::llabs(closest - tl) || (std::llabs(l - tl) == std::llabs(closest - tl) && l < closest))
+      if (std::llabs(l - tl) < std::llabs(closest - tl) ||
+          (std::llabs(l - tl) == std::llabs(closest - tl) && l < closest))
         closest = l;
     testlen += tl, reflen += closest;
     for (int k = 0; k < 4; ++k) guess[k] += std::max(0LL, tl - k);

@@ -1,12 +1,12 @@
 // Caption files (refs/hyps JSON) with their checks, and caption_scores: tokenize, then every metric.
-#include <nlohmann/json.hpp>
+#include "vimo/eval/captions.h"
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "coco_text.h"
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
-#include "vimo/eval/captions.h"
 #include "vimo/eval/ptb_tokenizer.h"
 
 namespace vimo::eval {
@@ -56,14 +56,13 @@ std::vector<CaptionSet> load_caption_sets(const std::string& refs_path, const st
   VIMO_CHECK(only_refs.empty() && only_hyps.empty(),
              "refs '" + refs_path + "' and hyps '" + hyps_path + "' must have the same ids: " +
                  (only_refs.empty() ? "" : "only in refs: " + some_ids(only_refs) + "; ") +
-                 (only_hyps.empty() ? "" : "only in hyps: " + some_ids(only_hyps) + "; ") +
-                 "score matching files");
+                 (only_hyps.empty() ? "" : "only in hyps: " + some_ids(only_hyps) + "; ") + "score matching files");
   std::vector<CaptionSet> sets;
   for (const auto& [id, v] : refs.items()) {
     CaptionSet s;
     s.id = id;
-    VIMO_CHECK(v.is_array() && !v.empty(), "refs file '" + refs_path + "': id '" + id +
-                                               "' must map to a non-empty list of reference strings");
+    VIMO_CHECK(v.is_array() && !v.empty(),
+               "refs file '" + refs_path + "': id '" + id + "' must map to a non-empty list of reference strings");
     for (const auto& r : v) s.refs.push_back(caption(r, refs_path, id, "refs"));
     const auto& h = hyps.at(id);
     VIMO_CHECK(h.is_string() || (h.is_array() && h.size() == 1),
@@ -88,11 +87,23 @@ CaptionScores caption_scores(const std::vector<CaptionSet>& sets, const CaptionO
   }
   CaptionScores out;
   out.sets = sets.size();
+  std::string meteor_jar;  // found before the work starts, so --meteor on fails at once
+  if (o.meteor != "off") {
+    meteor_jar = find_pycocoevalcap_jar(o.meteor_jar, "VIMO_METEOR_JAR", "meteor/meteor-1.5.jar");
+    const std::string why = find_java().empty() ? "no java on PATH (install default-jre-headless, scripts/setup.sh)"
+                            : meteor_jar.empty()
+                                ? "meteor-1.5.jar not found (pass --meteor-jar, set VIMO_METEOR_JAR or install "
+                                  "pycocoevalcap in the venv)"
+                                : "";
+    VIMO_CHECK(why.empty() || o.meteor != "on", "--meteor on, but METEOR cannot run: " + why);
+    if (!why.empty()) out.meteor_note = "METEOR skipped: " + why, meteor_jar.clear();
+  }
   std::vector<std::string> tr, th;
   if (o.tokenizer == "stanford") {
     const auto jar = find_pycocoevalcap_jar(o.corenlp_jar, "VIMO_CORENLP_JAR", "tokenizer/stanford-corenlp-3.4.1.jar");
-    VIMO_CHECK(!jar.empty(), "--tokenizer stanford: stanford-corenlp-3.4.1.jar not found; pass --corenlp-jar, set "
-                             "VIMO_CORENLP_JAR or install pycocoevalcap in the venv (scripts/setup.sh)");
+    VIMO_CHECK(!jar.empty(),
+               "--tokenizer stanford: stanford-corenlp-3.4.1.jar not found; pass --corenlp-jar, set "
+               "VIMO_CORENLP_JAR or install pycocoevalcap in the venv (scripts/setup.sh)");
     tr = coco_tokenize_stanford(refs, jar), th = coco_tokenize_stanford(hyps, jar);
     out.tokenizer = "stanford-corenlp-3.4.1 (" + jar + ")";
   } else {
@@ -107,18 +118,7 @@ CaptionScores caption_scores(const std::vector<CaptionSet>& sets, const CaptionO
   out.bleu = bleu(tok);
   out.rouge_l = rouge_l(tok);
   out.cider_d = cider_d(tok);
-  if (o.meteor != "off") {
-    const auto jar = find_pycocoevalcap_jar(o.meteor_jar, "VIMO_METEOR_JAR", "meteor/meteor-1.5.jar");
-    const auto java = find_java();
-    if (jar.empty() || java.empty()) {
-      out.meteor_note = java.empty() ? "METEOR skipped: no java on PATH (install default-jre-headless, scripts/setup.sh)"
-                                     : "METEOR skipped: meteor-1.5.jar not found (pass --meteor-jar, set "
-                                       "VIMO_METEOR_JAR or install pycocoevalcap in the venv)";
-      VIMO_CHECK(o.meteor != "on", "--meteor on: " + out.meteor_note);
-    } else {
-      out.meteor = meteor(tok, jar);
-    }
-  }
+  if (!meteor_jar.empty()) out.meteor = meteor(tok, meteor_jar);
   return out;
 }
 

@@ -11,9 +11,9 @@ namespace {
 std::string shape_of(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "undefined"; }
 
 torch::Tensor emb64(const torch::Tensor& t, int64_t dim, const char* name, const char* fn) {
-  VIMO_CHECK(t.defined() && t.dim() == dim && t.numel() > 0,
-             std::string(fn) + ": " + name + " must be a non-empty " + (dim == 2 ? "[N, D]" : "[T, K, D]") +
-                 " tensor, got " + shape_of(t));
+  VIMO_CHECK(t.defined() && t.dim() == dim && t.numel() > 0, std::string(fn) + ": " + name + " must be a non-empty " +
+                                                                 (dim == 2 ? "[N, D]" : "[T, K, D]") + " tensor, got " +
+                                                                 shape_of(t));
   auto x = t.to(torch::kCPU, torch::kFloat64).contiguous();
   VIMO_CHECK(torch::isfinite(x).all().item<bool>(),
              std::string(fn) + ": " + name + " contains NaN or Inf; check the evaluator's embeddings");
@@ -38,8 +38,8 @@ torch::Tensor index_checked(const torch::Tensor& idx, int64_t bound, const char*
 }
 
 // Mean norm of the scaled, divided differences between rows `first` and `second` along dim `dim`.
-double mean_pair_distance(const torch::Tensor& x, int64_t dim, const torch::Tensor& first,
-                          const torch::Tensor& second, double scale, double divide_by, const char* fn) {
+double mean_pair_distance(const torch::Tensor& x, int64_t dim, const torch::Tensor& first, const torch::Tensor& second,
+                          double scale, double divide_by, const char* fn) {
   VIMO_CHECK(first.numel() == second.numel(), std::string(fn) + ": first and second index vectors differ in length (" +
                                                   std::to_string(first.numel()) + " vs " +
                                                   std::to_string(second.numel()) + ")");
@@ -52,8 +52,8 @@ double mean_pair_distance(const torch::Tensor& x, int64_t dim, const torch::Tens
 
 torch::Tensor euclidean_distance_matrix(const torch::Tensor& a, const torch::Tensor& b) {
   auto x = emb64(a, 2, "a", "euclidean_distance_matrix"), y = emb64(b, 2, "b", "euclidean_distance_matrix");
-  VIMO_CHECK(x.size(1) == y.size(1), "euclidean_distance_matrix: a " + shape_of(x) + " and b " + shape_of(y) +
-                                         " differ in embedding size");
+  VIMO_CHECK(x.size(1) == y.size(1),
+             "euclidean_distance_matrix: a " + shape_of(x) + " and b " + shape_of(y) + " differ in embedding size");
   auto d = -2 * x.matmul(y.t()) + x.pow(2).sum(1, true) + y.pow(2).sum(1).unsqueeze(0);
   return d.clamp_min(0).sqrt();
 }
@@ -64,7 +64,7 @@ std::vector<int64_t> top_k_hits(const torch::Tensor& text, const torch::Tensor& 
   auto dist = euclidean_distance_matrix(t, m);  // [N, N]
   const int64_t n = dist.size(0);
   auto own = dist.diagonal().unsqueeze(1);
-  auto earlier = torch::ones({n, n}, torch::kBool).tril(-1);  // j < i
+  auto earlier = torch::ones({n, n}, torch::kBool).tril(-1);           // j < i
   auto rank = (dist < own).sum(1) + ((dist == own) & earlier).sum(1);  // [N] position of the own motion
   std::vector<int64_t> hits(top_k);
   for (int k = 1; k <= top_k; ++k) hits[k - 1] = (rank < k).sum().item<int64_t>();
@@ -90,8 +90,8 @@ double diversity(const torch::Tensor& emb, const torch::Tensor& first, const tor
                             index_checked(second, x.size(0), "second", "diversity"), scale, divide_by, "diversity");
 }
 
-double multimodality(const torch::Tensor& emb, const torch::Tensor& first, const torch::Tensor& second,
-                     double scale, double divide_by) {
+double multimodality(const torch::Tensor& emb, const torch::Tensor& first, const torch::Tensor& second, double scale,
+                     double divide_by) {
   auto x = emb64(emb, 3, "embeddings", "multimodality");
   return mean_pair_distance(x, 1, index_checked(first, x.size(1), "first", "multimodality"),
                             index_checked(second, x.size(1), "second", "multimodality"), scale, divide_by,

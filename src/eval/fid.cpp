@@ -72,8 +72,8 @@ Gaussian activation_statistics(const torch::Tensor& features, double scale, cons
                                         " needs at least 2 rows for a covariance, got " + shape_of(features));
   VIMO_CHECK(features.size(1) >= 1, std::string("activation_statistics: ") + what + " has no feature columns");
   auto x = features.to(torch::kCPU, torch::kFloat64) * scale;
-  VIMO_CHECK(torch::isfinite(x).all().item<bool>(),
-             std::string("activation_statistics: ") + what + " contains NaN or Inf; check the embeddings that produced it");
+  VIMO_CHECK(torch::isfinite(x).all().item<bool>(), std::string("activation_statistics: ") + what +
+                                                        " contains NaN or Inf; check the embeddings that produced it");
   auto mu = x.mean(0);
   auto xc = x - mu;
   auto sigma = xc.t().matmul(xc) / static_cast<double>(x.size(0) - 1);
@@ -100,8 +100,8 @@ double frechet_distance(const Gaussian& a, const Gaussian& b, double eps) {
                                    std::to_string(eps) + "·I added; check the covariances");
   }
   VIMO_CHECK(tr->max_imag <= kMaxImag, "frechet_distance: sqrtm(sigma1·sigma2) has an imaginary component " +
-                                         std::to_string(tr->max_imag) +
-                                         " (> 1e-3); the covariances are not positive semi-definite");
+                                           std::to_string(tr->max_imag) +
+                                           " (> 1e-3); the covariances are not positive semi-definite");
   auto diff = mu1 - mu2;
   return diff.dot(diff).item<double>() + s1.trace().item<double>() + s2.trace().item<double>() - 2 * tr->trace;
 }

@@ -30,7 +30,8 @@ class Child {
  public:
   Child(const std::vector<std::string>& argv, const std::string& cwd, bool with_stdin) {
     int out[2], in[2] = {-1, -1};
-    VIMO_CHECK(pipe2(out, O_CLOEXEC) == 0 && (!with_stdin || pipe2(in, O_CLOEXEC) == 0), "cannot create a pipe for java");
+    VIMO_CHECK(pipe2(out, O_CLOEXEC) == 0 && (!with_stdin || pipe2(in, O_CLOEXEC) == 0),
+               "cannot create a pipe for java");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     if (with_stdin) {
@@ -122,7 +123,8 @@ std::string existing(const std::string& p, const std::string& what) {
 }  // namespace
 
 std::string find_java() {
-  if (const char* home = std::getenv("JAVA_HOME"); home && *home && access((std::string(home) + "/bin/java").c_str(), X_OK) == 0)
+  if (const char* home = std::getenv("JAVA_HOME");
+      home && *home && access((std::string(home) + "/bin/java").c_str(), X_OK) == 0)
     return std::string(home) + "/bin/java";
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path ? path : "");
@@ -177,7 +179,8 @@ std::vector<std::string> coco_tokenize_stanford(const std::vector<std::string>& 
   VIMO_CHECK(!java.empty(), "--tokenizer stanford needs java on PATH (install default-jre-headless, scripts/setup.sh)");
   std::string tmp = (fs::temp_directory_path() / "vimo_ptb_XXXXXX").string();
   const int fd = mkstemp(tmp.data());
-  VIMO_CHECK(fd >= 0, "cannot create a temporary file for the Stanford tokenizer in " + fs::temp_directory_path().string());
+  VIMO_CHECK(fd >= 0,
+             "cannot create a temporary file for the Stanford tokenizer in " + fs::temp_directory_path().string());
   close(fd);
   std::string out;
   try {

@@ -31,9 +31,9 @@ torch::Tensor choice(std::mt19937_64& rng, int64_t n, int64_t k) {
 
 // The first `keep` entries of `order`, checked to be a permutation of 0..n-1.
 torch::Tensor kept_rows(const torch::Tensor& order, int64_t n, int64_t keep, const char* name) {
-  VIMO_CHECK(order.defined() && order.dim() == 1 && order.size(0) == n,
-             std::string("score_replication: draws.") + name + " must be a permutation of " + std::to_string(n) +
-                 " rows");
+  VIMO_CHECK(
+      order.defined() && order.dim() == 1 && order.size(0) == n,
+      std::string("score_replication: draws.") + name + " must be a permutation of " + std::to_string(n) + " rows");
   auto o = order.to(torch::kCPU, torch::kLong);
   VIMO_CHECK(torch::equal(std::get<0>(o.sort()), torch::arange(n, torch::kLong)),
              std::string("score_replication: draws.") + name + " is not a permutation of 0.." + std::to_string(n - 1));
@@ -100,8 +100,8 @@ ReplicationScores score_replication(const EmbeddingSet& e, const MetricProtocol&
   s.diversity = diversity(kept, d.div_first, d.div_second, p.diversity_scale, p.diversity_divide);
   if (e.gt_motion.defined()) {
     const int64_t ng = e.gt_motion.size(0), keep_gt = ng / B * B;
-    VIMO_CHECK(keep_gt >= 2, "score_replication: " + std::to_string(ng) + " ground-truth motions make no full batch of " +
-                                 std::to_string(B));
+    VIMO_CHECK(keep_gt >= 2, "score_replication: " + std::to_string(ng) +
+                                 " ground-truth motions make no full batch of " + std::to_string(B));
     auto gt = e.gt_motion.index_select(0, kept_rows(d.gt_order, ng, keep_gt, "gt_order"));
     s.fid = frechet_distance(activation_statistics(gt, p.fid_scale, "ground-truth motion embeddings"),
                              activation_statistics(kept, p.fid_scale, "generated motion embeddings"));

@@ -27,8 +27,9 @@ EmbeddingSet replication_slice(const EmbeddingSet& all, int64_t r, int64_t repli
           slice(all.gt_motion, 2, r, replications, "gt"), slice(all.mm_motion, 3, r, replications, "mm")};
 }
 
-std::vector<ReplicationScores> score_replications(const EmbeddingSet& all, const MetricProtocol& p, int64_t replications,
-                                                  int64_t seed, std::vector<ReplicationDraws>* draws) {
+std::vector<ReplicationScores> score_replications(const EmbeddingSet& all, const MetricProtocol& p,
+                                                  int64_t replications, int64_t seed,
+                                                  std::vector<ReplicationDraws>* draws) {
   VIMO_CHECK(replications >= 1, "embeddings: replications must be at least 1");
   std::vector<ReplicationScores> out;
   for (int64_t r = 0; r < replications; ++r) {
@@ -72,8 +73,8 @@ ordered_json replication_report(const MetricProtocol& p, const std::vector<Repli
   }
   j["per_replication"] = per;
   ordered_json summary;
-  for (const char* k : {"r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity",
-                        "multimodality"}) {
+  for (const char* k :
+       {"r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity", "multimodality"}) {
     if (!values.count(k)) continue;
     const auto m = mean_interval(values[k]);
     summary[k] = {{"mean", m.mean}, {"ci95", m.ci95}};

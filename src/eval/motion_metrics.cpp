@@ -25,8 +25,8 @@ torch::Tensor joints64(const torch::Tensor& t, const char* name, const char* fn,
 }
 
 void check_same(const torch::Tensor& a, const torch::Tensor& b, const char* fn) {
-  VIMO_CHECK(a.sizes() == b.sizes(), std::string(fn) + ": pred " + shape_of(a) + " and gt " + shape_of(b) +
-                                         " must have the same shape");
+  VIMO_CHECK(a.sizes() == b.sizes(),
+             std::string(fn) + ": pred " + shape_of(a) + " and gt " + shape_of(b) + " must have the same shape");
 }
 
 using Vec3 = std::array<double, 3>;
@@ -106,15 +106,15 @@ double foot_skating_ratio(const torch::Tensor& joints, const FootSkatingOptions&
   std::vector<int64_t> feet(o.joints.begin(), o.joints.end());
   if (feet.empty()) feet = {motion::kLeftFoot, motion::kRightFoot};
   for (auto f : feet)
-    VIMO_CHECK(f >= 0 && f < j.size(2), "foot_skating_ratio: foot joint " + std::to_string(f) +
-                                            " is outside the " + std::to_string(j.size(2)) + " joints");
+    VIMO_CHECK(f >= 0 && f < j.size(2), "foot_skating_ratio: foot joint " + std::to_string(f) + " is outside the " +
+                                            std::to_string(j.size(2)) + " joints");
   auto ft = j.index_select(2, torch::tensor(feet, torch::kLong));  // [T, P, F, 3]
   const int64_t T = ft.size(0);
   auto h = ft.select(3, 1);
   auto contact = (h.slice(0, 0, T - 1) < o.height_m) & (h.slice(0, 1, T) < o.height_m);
   auto xz = ft.index_select(3, torch::tensor({0, 2}, torch::kLong));
   auto speed = (xz.slice(0, 1, T) - xz.slice(0, 0, T - 1)).norm(2, -1) * o.fps;  // [T-1, P, F] m/s
-  auto skating = (contact & (speed > o.speed_m_s)).any(2);                      // [T-1, P]
+  auto skating = (contact & (speed > o.speed_m_s)).any(2);                       // [T-1, P]
   return skating.to(torch::kFloat64).mean().item<double>();
 }
 

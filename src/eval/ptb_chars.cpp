@@ -14,7 +14,8 @@ namespace {
 
 using Range = std::pair<char32_t, char32_t>;
 
-template <size_t N> bool in(const Range (&ranges)[N], char32_t c) {
+template <size_t N>
+bool in(const Range (&ranges)[N], char32_t c) {
   for (const auto& [lo, hi] : ranges)
     if (c >= lo && c <= hi) return true;
   return false;
@@ -61,8 +62,9 @@ locale_t utf8_locale() {
       if (locale_t l = newlocale(LC_CTYPE_MASK, name, nullptr)) return l;
     return locale_t{};
   }();
-  VIMO_CHECK(loc != locale_t{}, "PTB tokenizer: no UTF-8 locale (C.UTF-8) for Unicode character classes; "
-                                "install the locales package or use --tokenizer stanford");
+  VIMO_CHECK(loc != locale_t{},
+             "PTB tokenizer: no UTF-8 locale (C.UTF-8) for Unicode character classes; "
+             "install the locales package or use --tokenizer stanford");
   return loc;
 }
 

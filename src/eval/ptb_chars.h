@@ -5,11 +5,11 @@
 
 namespace vimo::eval::ptb {
 
-bool is_letter(char32_t c);  // Java Character.isLetter or one of PTBLexer's extra LETTER marks
-bool is_digit(char32_t c);   // Java Character.isDigit (Unicode Nd)
-bool is_upper(char32_t c);   // Java Character.isUpperCase
-bool is_space(char32_t c);   // PTBLexer SPACE: [ \t\u00A0\u2000-\u200A\u3000]
-bool is_newline(char32_t c);  // PTBLexer NEWLINE characters: \r \n \u2028 \u2029 \u000B \u000C \u0085
+bool is_letter(char32_t c);       // Java Character.isLetter or one of PTBLexer's extra LETTER marks
+bool is_digit(char32_t c);        // Java Character.isDigit (Unicode Nd)
+bool is_upper(char32_t c);        // Java Character.isUpperCase
+bool is_space(char32_t c);        // PTBLexer SPACE: [ \t\u00A0\u2000-\u200A\u3000]
+bool is_newline(char32_t c);      // PTBLexer NEWLINE characters: \r \n \u2028 \u2029 \u000B \u000C \u0085
 bool is_misc_symbol(char32_t c);  // PTBLexer MISCSYMBOL: symbols that are tokens of their own
 
 // Java's String.toLowerCase (simple case mapping plus final sigma and U+0130, as the JDK does).

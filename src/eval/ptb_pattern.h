@@ -52,8 +52,10 @@ class Pat {
   bool may_start(char32_t c) const {
     const Node& n = *n_;
     switch (n.kind) {
-      case Kind::kClass: return n.pred(c);
-      case Kind::kLit: return n.text.empty() || (n.caseless ? fold(c) == fold(n.text[0]) : c == n.text[0]);
+      case Kind::kClass:
+        return n.pred(c);
+      case Kind::kLit:
+        return n.text.empty() || (n.caseless ? fold(c) == fold(n.text[0]) : c == n.text[0]);
       case Kind::kAlt:
         return std::any_of(n.kids.begin(), n.kids.end(), [c](const Pat& k) { return k.may_start(c); });
       case Kind::kSeq:
@@ -62,18 +64,24 @@ class Pat {
           if (!k.nullable()) return false;
         }
         return true;
-      case Kind::kRep: return n.lo == 0 || n.kids[0].may_start(c);
+      case Kind::kRep:
+        return n.lo == 0 || n.kids[0].may_start(c);
     }
     return true;
   }
   bool nullable() const {
     const Node& n = *n_;
     switch (n.kind) {
-      case Kind::kClass: return false;
-      case Kind::kLit: return n.text.empty();
-      case Kind::kAlt: return std::any_of(n.kids.begin(), n.kids.end(), [](const Pat& k) { return k.nullable(); });
-      case Kind::kSeq: return std::all_of(n.kids.begin(), n.kids.end(), [](const Pat& k) { return k.nullable(); });
-      case Kind::kRep: return n.lo == 0 || n.kids[0].nullable();
+      case Kind::kClass:
+        return false;
+      case Kind::kLit:
+        return n.text.empty();
+      case Kind::kAlt:
+        return std::any_of(n.kids.begin(), n.kids.end(), [](const Pat& k) { return k.nullable(); });
+      case Kind::kSeq:
+        return std::all_of(n.kids.begin(), n.kids.end(), [](const Pat& k) { return k.nullable(); });
+      case Kind::kRep:
+        return n.lo == 0 || n.kids[0].nullable();
     }
     return true;
   }

@@ -40,34 +40,36 @@ struct Macros {
   Pat sgml_attr = sgml_name + opt(star(lit(U" ")) + lit(U"=") + star(lit(U" ")) +
                                   ((lit(U"\"") + star(none_of(U"\"\r\n")) + lit(U"\"")) |
                                    (lit(U"'") + star(none_of(U"'\r\n")) + lit(U"'"))));
-  Pat sgml = lit(U"<") +
-             ((any_of(U"!?") + cls([](char32_t c) { return ascii_letter(c) || c == '-'; }) + star(none_of(U">\r\n"))) |
-              (sgml_name + star(plus(lit(U" ")) + sgml_attr) + star(lit(U" ")) + opt(lit(U"/"))) |
-              (lit(U"/") + sgml_name)) +
-             star(lit(U" ")) + lit(U">");
-  Pat apoword = (apos + lit(U"n") + opt(apos)) | (any_of(U"lLdDjJ") + apos) |
-                (words({U"Dunkin", U"somethin", U"ol"}) + apos) | (apos + lit(U"em")) |
-                (cls([](char32_t c) { return (c >= 'A' && c <= 'H') || (c >= 'J' && c <= 'X') || c == 'Z' || c == 'n'; }) +
-                 apos_etc + letter_c + plus(letter_c)) |
-                (apos + range('2', '9') + lit(U"0s")) | (apos + lit(U"til") + opt(lit(U"l"))) |
-                (plus(letter_c) + any_of(U"aeiouyAEIOUY") + apos_etc +
-                 cls([](char32_t c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || (c >= 'A' && c <= 'Z'); }) +
-                 star(letter_c)) |
-                (apos + lit(U"cause")) | (lit(U"cont'd") + opt(lit(U"."))) |
-                words({U"'twas", U"nor'easter", U"c'mon", U"e'er", U"s'mores", U"ev'ry", U"li'l", U"nat'l"});
+  Pat sgml =
+      lit(U"<") +
+      ((any_of(U"!?") + cls([](char32_t c) { return ascii_letter(c) || c == '-'; }) + star(none_of(U">\r\n"))) |
+       (sgml_name + star(plus(lit(U" ")) + sgml_attr) + star(lit(U" ")) + opt(lit(U"/"))) | (lit(U"/") + sgml_name)) +
+      star(lit(U" ")) + lit(U">");
+  Pat apoword =
+      (apos + lit(U"n") + opt(apos)) | (any_of(U"lLdDjJ") + apos) | (words({U"Dunkin", U"somethin", U"ol"}) + apos) |
+      (apos + lit(U"em")) |
+      (cls([](char32_t c) { return (c >= 'A' && c <= 'H') || (c >= 'J' && c <= 'X') || c == 'Z' || c == 'n'; }) +
+       apos_etc + letter_c + plus(letter_c)) |
+      (apos + range('2', '9') + lit(U"0s")) | (apos + lit(U"til") + opt(lit(U"l"))) |
+      (plus(letter_c) + any_of(U"aeiouyAEIOUY") + apos_etc + cls([](char32_t c) {
+         return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || (c >= 'A' && c <= 'Z');
+       }) +
+       star(letter_c)) |
+      (apos + lit(U"cause")) | (lit(U"cont'd") + opt(lit(U"."))) |
+      words({U"'twas", U"nor'easter", U"c'mon", U"e'er", U"s'mores", U"ev'ry", U"li'l", U"nat'l"});
   Pat url_tail = plus(none_of(U" \t\n\f\r\"<>|()")) + none_of(U" \t\n\f\r\"<>|.!?(){},-");
   Pat full_url = lit(U"http") + opt(lit(U"s")) + lit(U"://") + plus(none_of(U" \t\n\f\r\"<>|(){}")) +
                  none_of(U" \t\n\f\r\"<>|.!?(){},-");
   // [^ ...{},-_$] in the flex source: ",-_" is a range, so this label excludes ',' through '_'.
   Pat url_label = cls([](char32_t c) {
     return !(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '"' || c == '`' || c == '\'' ||
-             c == '<' || c == '>' || c == '|' || c == '.' || c == '!' || c == '?' || c == '(' || c == ')' ||
-             c == '{' || c == '}' || (c >= ',' && c <= '_') || c == '$');
+             c == '<' || c == '>' || c == '|' || c == '.' || c == '!' || c == '?' || c == '(' || c == ')' || c == '{' ||
+             c == '}' || (c >= ',' && c <= '_') || c == '$');
   });
-  Pat likely_url = ((lit(U"www.") + plus(plus(none_of(U" \t\n\f\r\"<>|.!?(){},")) + lit(U".")) +
-                     rep(cls(ascii_letter), 2, 4)) |
-                    (plus(plus(url_label) + lit(U".")) + words({U"com", U"net", U"org", U"edu"}))) +
-                   opt(lit(U"/") + url_tail);
+  Pat likely_url =
+      ((lit(U"www.") + plus(plus(none_of(U" \t\n\f\r\"<>|.!?(){},")) + lit(U".")) + rep(cls(ascii_letter), 2, 4)) |
+       (plus(plus(url_label) + lit(U".")) + words({U"com", U"net", U"org", U"edu"}))) +
+      opt(lit(U"/") + url_tail);
   Pat email_dom = plus(none_of(U" \t\n\f\r\"<>|(){}.\u00A0"));
   Pat email = cls(ascii_alnum) + star(none_of(U" \t\n\f\r\"<>|(){}\u00A0")) + lit(U"@") + star(email_dom + lit(U".")) +
               email_dom;
@@ -99,11 +101,12 @@ struct Macros {
   Pat sentence_starter = [] {
     Pat p;
     bool first = true;
-    for (const char32_t* w : {U"About", U"According", U"Additionally", U"After", U"An", U"A", U"As", U"At", U"But",
-                              U"Earlier", U"He", U"Her", U"Here", U"However", U"If", U"In", U"It", U"Last", U"Many",
-                              U"More", U"Mr.", U"Ms.", U"Now", U"Once", U"One", U"Other", U"Our", U"She", U"Since",
-                              U"So", U"Some", U"Such", U"That", U"The", U"Then", U"There", U"These", U"They", U"This",
-                              U"We", U"When", U"While", U"What", U"Yet", U"You"}) {
+    for (const char32_t* w :
+         {U"About",   U"According", U"Additionally", U"After", U"An",      U"A",     U"As",   U"At",    U"But",
+          U"Earlier", U"He",        U"Her",          U"Here",  U"However", U"If",    U"In",   U"It",    U"Last",
+          U"Many",    U"More",      U"Mr.",          U"Ms.",   U"Now",     U"Once",  U"One",  U"Other", U"Our",
+          U"She",     U"Since",     U"So",           U"Some",  U"Such",    U"That",  U"The",  U"Then",  U"There",
+          U"These",   U"They",      U"This",         U"We",    U"When",    U"While", U"What", U"Yet",   U"You"}) {
       const Pat w_pat = cased(w[0], w + 1);
       p = first ? w_pat : p | w_pat, first = false;
     }
@@ -112,25 +115,27 @@ struct Macros {
   Pat abstate = words({U"Ala", U"Ariz"}) | cased('A', U"z") | cased('A', U"rk") |
                 words({U"Calif", U"Colo", U"Conn", U"Ct", U"Dak"}) | cased('D', U"el") | words({U"Fla", U"Ga"}) |
                 cased('I', U"ll") | words({U"Ind", U"Kan", U"Kans", U"Ky"}) | cased('L', U"a") | cased('M', U"ass") |
-                words({U"Md", U"Mich", U"Minn"}) | cased('M', U"iss") | words({U"Mo", U"Mont", U"Neb", U"Nev", U"Okla"}) |
-                cased('O', U"re") | cased('P', U"a") | words({U"Penn", U"Tenn"}) | cased('T', U"ex") |
-                words({U"Va", U"Vt"}) | cased('W', U"ash") | words({U"Wis", U"Wisc", U"Wyo"});
+                words({U"Md", U"Mich", U"Minn"}) | cased('M', U"iss") |
+                words({U"Mo", U"Mont", U"Neb", U"Nev", U"Okla"}) | cased('O', U"re") | cased('P', U"a") |
+                words({U"Penn", U"Tenn"}) | cased('T', U"ex") | words({U"Va", U"Vt"}) | cased('W', U"ash") |
+                words({U"Wis", U"Wisc", U"Wyo"});
   // Abbreviations normally followed by a lower-case word: before an upper-case one (or at the very
   // end) they also end the sentence, and the period is emitted twice.
-  Pat abbrev1 = (words({U"Jan", U"Feb", U"Mar", U"Apr", U"Jun", U"Jul", U"Aug", U"Sep", U"Sept", U"Oct", U"Nov",
-                        U"Dec", U"Mon", U"Tue", U"Tues", U"Wed", U"Thu", U"Thurs", U"Fri"}) |
-                 abstate |
-                 words({U"Inc", U"Co", U"Cos", U"Corp", U"Pty", U"Ptys", U"Pte", U"Ptes", U"Ppty", U"Pptys", U"Ppte",
-                        U"Pptes", U"Ltd", U"Plc", U"Rt", U"Bancorp", U"Bhd", U"Assn", U"Univ", U"Intl", U"Sys",
-                        U"tel", U"est", U"ext", U"sq", U"Jr", U"Sr", U"Bros", U"Ed.D", U"Ph.D", U"Blvd", U"Rd",
-                        U"Esq", U"etc", U"al", U"seq", U"Bldg"})) +
-                lit(U".");
+  Pat abbrev1 =
+      (words({U"Jan", U"Feb", U"Mar", U"Apr", U"Jun", U"Jul", U"Aug", U"Sep", U"Sept", U"Oct", U"Nov", U"Dec", U"Mon",
+              U"Tue", U"Tues", U"Wed", U"Thu", U"Thurs", U"Fri"}) |
+       abstate | words({U"Inc",  U"Co",    U"Cos", U"Corp", U"Pty", U"Ptys",    U"Pte", U"Ptes", U"Ppty", U"Pptys",
+                        U"Ppte", U"Pptes", U"Ltd", U"Plc",  U"Rt",  U"Bancorp", U"Bhd", U"Assn", U"Univ", U"Intl",
+                        U"Sys",  U"tel",   U"est", U"ext",  U"sq",  U"Jr",      U"Sr",  U"Bros", U"Ed.D", U"Ph.D",
+                        U"Blvd", U"Rd",    U"Esq", U"etc",  U"al",  U"seq",     U"Bldg"})) +
+      lit(U".");
   Pat abnum = words({U"No", U"Nos"}) + lit(U".");  // an abbreviation only before a number
-  Pat abtitle = words({U"Mr", U"Mrs", U"Ms"}) | cased('M', U"iss") |
-                words({U"Dr", U"Drs", U"Prof", U"Profs", U"Sen", U"Sens", U"Rep", U"Reps", U"Atty", U"Attys", U"Lt",
-                       U"Col", U"Gen", U"Messrs", U"Gov", U"Govs", U"Adm", U"Rev", U"Maj", U"Sgt", U"Cpl", U"Pvt",
-                       U"Mt", U"Capt", U"St", U"Ste", U"Ave", U"Pres", U"Lieut", U"Hon", U"Brig", U"Cmdr", U"Comdr",
-                       U"Pfc", U"Spc", U"Supt", U"Supts", U"Det", U"M", U"Mme", U"Mlle"});
+  Pat abtitle =
+      words({U"Mr", U"Mrs", U"Ms"}) | cased('M', U"iss") |
+      words({U"Dr",  U"Drs",  U"Prof",   U"Profs", U"Sen",  U"Sens", U"Rep",   U"Reps", U"Atty", U"Attys", U"Lt",
+             U"Col", U"Gen",  U"Messrs", U"Gov",   U"Govs", U"Adm",  U"Rev",   U"Maj",  U"Sgt",  U"Cpl",   U"Pvt",
+             U"Mt",  U"Capt", U"St",     U"Ste",   U"Ave",  U"Pres", U"Lieut", U"Hon",  U"Brig", U"Cmdr",  U"Comdr",
+             U"Pfc", U"Spc",  U"Supt",   U"Supts", U"Det",  U"M",    U"Mme",   U"Mlle"});
   Pat abbrev4 = cls(ascii_letter) | abtitle |
                 words({U"vs", U"Alex", U"Wm", U"Jos", U"Cie", U"a.k.a", U"cf", U"TREAS", U"Invt", U"Elec", U"Natl",
                        U"Mfg", U"Mtg", U"Dept", U"ft", U"Ph"}) |
@@ -147,13 +152,16 @@ struct Macros {
   Pat smiley = opt(any_of(U"<>")) + any_of(U":;=") + opt(any_of(U"-o*'")) + any_of(U")](\\[DPdpO\\|@{");
   Pat ldots = rep(lit(U"."), 3, 5) | (rep(lit(U".") + any_of(U" \u00A0"), 2, 4) + lit(U".")) | any_of(U"\u0085\u2026");
   Pat hyphen = any_of(U"-_\u058A\u2010\u2011");
-  Pat hthing = cls(ascii_alnum) + star(cls([](char32_t c) { return ascii_alnum(c) || c == '.' || c == ',' || c == 0xAD; })) +
+  Pat hthing = cls(ascii_alnum) +
+               star(cls([](char32_t c) { return ascii_alnum(c) || c == '.' || c == ',' || c == 0xAD; })) +
                plus(lit(U"-") + (plus(cls([](char32_t c) { return ascii_alnum(c) || c == 0xAD; })) | acronym));
   Pat thing_pre = opt(any_of(U"dDoOlL") + apos_etc + alnum_c);
   Pat thing = thing_pre + plus(alnum_c) + star(hyphen + thing_pre + plus(alnum_c));
   Pat thinga = plus(range('A', 'Z')) + plus((any_of(U"+&") | lit(U"&amp;")) + plus(range('A', 'Z')));
-  Pat quotes = apos | lit(U"''") |
-               rep(any_of(U"`\u2018\u2019\u201A\u201B\u201C\u201D\u0091\u0092\u0093\u0094\u201E\u201F\u2039\u203A\u00AB\u00BB"), 1, 2);
+  Pat quotes =
+      apos | lit(U"''") |
+      rep(any_of(U"`\u2018\u2019\u201A\u201B\u201C\u201D\u0091\u0092\u0093\u0094\u201E\u201F\u2039\u203A\u00AB\u00BB"),
+          1, 2);
 };
 
 Rule rule(Pat p, Act a = Act::kRaw) { return Rule{std::move(p), std::nullopt, a, {}, 0, {}}; }
@@ -171,8 +179,10 @@ std::vector<Rule> build() {
       rule(m.sgml, Act::kSpaceToNbsp),
       fixed(lit(U"&MD;") | lit(U"&mdash;") | lit(U"&ndash;") | any_of(U"\u0096\u0097\u2013\u2014\u2015"), U"--"),
       fixed(lit(U"&amp;"), U"&"),
-      rule(lit(U"&") + (words({U"HT", U"TL", U"UR", U"LR", U"QC", U"QL", U"QR", U"odq", U"cdq"}) |
-                        (lit(U"#") + plus(cls(ascii_digit)))) + lit(U";")),
+      rule(lit(U"&") +
+           (words({U"HT", U"TL", U"UR", U"LR", U"QC", U"QL", U"QR", U"odq", U"cdq"}) |
+            (lit(U"#") + plus(cls(ascii_digit)))) +
+           lit(U";")),
       rule(m.word, m.redaux, Act::kSoftHyphen),
       rule(m.sword, m.sredaux, Act::kSoftHyphen),
       rule(m.word, Act::kSoftHyphen),
@@ -245,7 +255,8 @@ std::vector<Rule> build() {
 }
 
 void replace_all(std::u32string& s, const std::u32string& from, const std::u32string& to) {
-  for (size_t p = s.find(from); p != std::u32string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  for (size_t p = s.find(from); p != std::u32string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
 }
 
 }  // namespace

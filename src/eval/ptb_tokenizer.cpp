@@ -18,7 +18,7 @@ using ptb::Act;
 
 // pycocoevalcap's PUNCTUATIONS; compared after lower-casing, so its -LRB- etc. never match.
 const std::array<std::string, 17> kPunctuations = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".",
-                                                   "?", "!", ",", ":", "-", "--", "...", ";"};
+                                                   "?",  "!", ",",  ":", "-",     "--",    "...",   ";"};
 
 struct Match {
   size_t rule = 0;
@@ -73,9 +73,7 @@ std::u32string normalize_amp(const std::u32string& s) {
   return out;
 }
 
-std::u32string parens(const std::u32string& s) {
-  return replace_chars(replace_chars(s, '(', U"-LRB-"), ')', U"-RRB-");
-}
+std::u32string parens(const std::u32string& s) { return replace_chars(replace_chars(s, '(', U"-LRB-"), ')', U"-RRB-"); }
 
 std::u32string spelled_fraction(const std::u32string& t) {
   static const std::array<std::pair<char32_t, const char32_t*>, 5> kSpelled = {
@@ -95,18 +93,30 @@ std::u32string ptb3_currency(const std::u32string& t) {
 
 std::u32string rewrite(Act act, const std::u32string& t, const ptb::Rule& r) {
   switch (act) {
-    case Act::kSoftHyphen: return without_soft_hyphens(t);
-    case Act::kQuoteLeft: return ptb::latex_quotes(t, true);
-    case Act::kQuoteRight: return ptb::latex_quotes(t, false);
-    case Act::kFixed: return r.fixed;
-    case Act::kAmp: return normalize_amp(t);
-    case Act::kSpaceToNbsp: return replace_chars(t, ' ', U"\u00A0");
-    case Act::kFraction: return spelled_fraction(t);
-    case Act::kCurrency: return ptb3_currency(t);
-    case Act::kPhone: return parens(replace_chars(t, ' ', U"\u00A0"));
-    case Act::kSmiley: return parens(t);
-    case Act::kHyphens: return t.size() >= 3 && t.size() <= 4 ? U"--" : t;
-    default: return t;
+    case Act::kSoftHyphen:
+      return without_soft_hyphens(t);
+    case Act::kQuoteLeft:
+      return ptb::latex_quotes(t, true);
+    case Act::kQuoteRight:
+      return ptb::latex_quotes(t, false);
+    case Act::kFixed:
+      return r.fixed;
+    case Act::kAmp:
+      return normalize_amp(t);
+    case Act::kSpaceToNbsp:
+      return replace_chars(t, ' ', U"\u00A0");
+    case Act::kFraction:
+      return spelled_fraction(t);
+    case Act::kCurrency:
+      return ptb3_currency(t);
+    case Act::kPhone:
+      return parens(replace_chars(t, ' ', U"\u00A0"));
+    case Act::kSmiley:
+      return parens(t);
+    case Act::kHyphens:
+      return t.size() >= 3 && t.size() <= 4 ? U"--" : t;
+    default:
+      return t;
   }
 }
 

@@ -35,9 +35,9 @@ TEST(EvalEmbeddingMetrics, TiesRankLikeAStableSort) {
 TEST(EvalEmbeddingMetrics, DiversityAndMultimodalityUseTheGivenDrawsAndScaling) {
   auto e = m({0, 0, 3, 4}, 2);
   auto first = torch::tensor({0, 1}, torch::kLong), second = torch::tensor({1, 1}, torch::kLong);
-  EXPECT_NEAR(diversity(e, first, second), 2.5, 1e-12);             // (5 + 0) / 2
-  EXPECT_NEAR(diversity(e, first, second, 6, 2), 7.5, 1e-12);       // InterGen's scaling: x3
-  auto mm = e.unsqueeze(0).repeat({3, 1, 1});                       // [T=3, K=2, D=2]
+  EXPECT_NEAR(diversity(e, first, second), 2.5, 1e-12);        // (5 + 0) / 2
+  EXPECT_NEAR(diversity(e, first, second, 6, 2), 7.5, 1e-12);  // InterGen's scaling: x3
+  auto mm = e.unsqueeze(0).repeat({3, 1, 1});                  // [T=3, K=2, D=2]
   EXPECT_NEAR(multimodality(mm, torch::tensor({0}), torch::tensor({1})), 5.0, 1e-12);
   EXPECT_THROW(diversity(e, torch::tensor({2}), torch::tensor({0})), vimo::Error);
   EXPECT_THROW(diversity(e, torch::tensor({0, 1}), torch::tensor({0})), vimo::Error);

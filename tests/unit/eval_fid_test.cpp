@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "vimo/core/error.h"
-#include "vimo/eval/fid.h"
+#include "vimo/eval/metrics.h"  // the umbrella header must compile on its own
 
 using namespace vimo::eval;
 

@@ -35,8 +35,9 @@ TEST(EvalMotionMetrics, PaMpjpeRemovesRotationScaleAndTranslationButNotReflectio
   torch::manual_seed(3);
   auto gt = pose().unsqueeze(0);  // [1, 22, 3]
   const double a = 1.1;
-  auto rot = torch::tensor({std::cos(a), 0.0, std::sin(a), 0.0, 1.0, 0.0, -std::sin(a), 0.0, std::cos(a)},
-                           torch::kFloat64).view({3, 3});
+  auto rot =
+      torch::tensor({std::cos(a), 0.0, std::sin(a), 0.0, 1.0, 0.0, -std::sin(a), 0.0, std::cos(a)}, torch::kFloat64)
+          .view({3, 3});
   auto pred = 2.5 * gt.matmul(rot.t()) + torch::tensor({0.3, -1.0, 2.0}, torch::kFloat64);
   EXPECT_GT(mpjpe_mm(pred, gt), 100.0);
   EXPECT_NEAR(pa_mpjpe_mm(pred, gt), 0.0, 1e-9);
@@ -75,7 +76,7 @@ TEST(EvalMotionMetrics, FootSkatingCountsTransitionsWithASlidingGroundedFoot) {
 TEST(EvalMotionMetrics, PenetrationIsCapsuleOverlapBetweenTheTwoBodies) {
   auto a = column(0.0, 4);
   auto b = torch::cat({column(0.08, 2), column(0.5, 2)}, 0);  // close for 2 frames, apart for 2
-  const auto p = penetration(a, b);  // radius 0.05: surfaces overlap by 0.1 - 0.08 m
+  const auto p = penetration(a, b);                           // radius 0.05: surfaces overlap by 0.1 - 0.08 m
   EXPECT_NEAR(p.ratio, 0.5, 1e-12);
   EXPECT_NEAR(p.depth_mm, 20.0, 1e-9);
   const auto apart = penetration(a, column(0.5, 4));

@@ -28,8 +28,8 @@ struct TokenizedSet {
 };
 
 std::array<double, 4> bleu(const std::vector<TokenizedSet>& sets);  // BLEU-1..4
-double rouge_l(const std::vector<TokenizedSet>& sets);               // mean over sets
-double cider_d(const std::vector<TokenizedSet>& sets);               // mean over sets
+double rouge_l(const std::vector<TokenizedSet>& sets);              // mean over sets
+double cider_d(const std::vector<TokenizedSet>& sets);              // mean over sets
 
 struct CaptionOptions {
   std::string tokenizer = "builtin";  // builtin (vimo's PTB transcription) | stanford (the CoreNLP jar)

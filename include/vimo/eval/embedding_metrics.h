@@ -26,8 +26,8 @@ double mm_dist(const torch::Tensor& text, const torch::Tensor& motion);
 
 // mean_i || (scale·emb[first_i] - scale·emb[second_i]) / divide_by ||. emb [N, D]; first, second
 // [S] int64 rows of emb (InterGen: two draws of 300 without replacement, scale 6, divide_by 2).
-double diversity(const torch::Tensor& emb, const torch::Tensor& first, const torch::Tensor& second,
-                 double scale = 1.0, double divide_by = 1.0);
+double diversity(const torch::Tensor& emb, const torch::Tensor& first, const torch::Tensor& second, double scale = 1.0,
+                 double divide_by = 1.0);
 
 // mean over texts t and draws i of || (scale·emb[t, first_i] - scale·emb[t, second_i]) / divide_by ||.
 // emb [T, K, D]: K generations for each of T texts; first, second [S] int64 in [0, K), the same for

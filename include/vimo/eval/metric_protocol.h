@@ -2,11 +2,11 @@
 // InterGen's and InterMask's numbers differ, the random draws of one replication (a documented,
 // reproducible generator) and the scores of one replication; mean ± 1.96·σ/√R over replications.
 #pragma once
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,11 +16,11 @@ namespace vimo::eval {
 // `eval.protocol`. Values and their sources in docs/eval.md.
 struct MetricProtocol {
   std::string name;
-  int64_t batch_size = 0;       // R-precision and MM-Dist pool: pairs ranked against each other
-  double fid_scale = 1;         // embeddings × this before FID statistics (both sets)
-  double diversity_scale = 1;   // || (s·a - s·b) / d ||
+  int64_t batch_size = 0;      // R-precision and MM-Dist pool: pairs ranked against each other
+  double fid_scale = 1;        // embeddings × this before FID statistics (both sets)
+  double diversity_scale = 1;  // || (s·a - s·b) / d ||
   double diversity_divide = 1;
-  double mm_scale = 1;          // the same for MultiModality
+  double mm_scale = 1;  // the same for MultiModality
   double mm_divide = 1;
   int64_t diversity_times = 300;
   int64_t mm_times = 10;
@@ -75,8 +75,9 @@ EmbeddingSet replication_slice(const EmbeddingSet& all, int64_t r, int64_t repli
 
 // Every replication r = 0..R-1 of `all`: draw_replication(..., seed, r), then score_replication.
 // `draws`, when given, receives the draws used (to save them, or to check them against a reference).
-std::vector<ReplicationScores> score_replications(const EmbeddingSet& all, const MetricProtocol& p, int64_t replications,
-                                                  int64_t seed, std::vector<ReplicationDraws>* draws = nullptr);
+std::vector<ReplicationScores> score_replications(const EmbeddingSet& all, const MetricProtocol& p,
+                                                  int64_t replications, int64_t seed,
+                                                  std::vector<ReplicationDraws>* draws = nullptr);
 
 // {"protocol": {...}, "replications": R, "per_replication": [...], "summary": {metric: {mean, ci95}}}.
 nlohmann::ordered_json replication_report(const MetricProtocol& p, const std::vector<ReplicationScores>& runs);
