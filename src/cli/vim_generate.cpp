@@ -27,12 +27,14 @@ struct GenArgs {
   bool greedy = false;
 };
 
+// Only the `generate` section of a run's config.yaml.
+struct GenerateOnly {
+  lm::LmGenerateSection generate;
+  template <class V> void visit(V& v) { v.section("generate", generate); }
+};
+
 // The run's `generate` section (config.yaml), the defaults of the sampling flags.
 lm::LmGenerateSection run_defaults(const std::string& run) {
-  struct Only {
-    lm::LmGenerateSection generate;
-    template <class V> void visit(V& v) { v.section("generate", generate); }
-  };
   core::ConfigSource src;
   const fs::path p = fs::path(run) / "config.yaml";
   if (fs::exists(p)) {
@@ -41,7 +43,7 @@ lm::LmGenerateSection run_defaults(const std::string& run) {
       for (const auto& kv : root["generate"])
         src.set("generate." + kv.first.as<std::string>(), kv.second, {p.string(), -1});
   }
-  return core::resolve_config<Only>(src).generate;
+  return core::resolve_config<GenerateOnly>(src).generate;
 }
 
 // features .npy -> [T, P, 262]; a clear error for another layout.

@@ -122,6 +122,12 @@ TEST(DataTokenCache, MissingAndGarbledFilesAreNamed) {
 
   // HDF5 files that are not (complete) token caches.
   const h5::Kind kind{"token cache", "test"};
+  auto layout = [](h5::File& f) {  // version 2, K=16, Q=3, x4
+    f.set_attr("format_version", int64_t{2});
+    f.set_attr("codebook_size", int64_t{16});
+    f.set_attr("num_quantizers", int64_t{3});
+    f.set_attr("downsample", int64_t{4});
+  };
   {
     auto f = h5::File::create(dir.file("v1.h5"), kind);
     f.set_attr("format_version", int64_t{1});
@@ -139,10 +145,7 @@ TEST(DataTokenCache, MissingAndGarbledFilesAreNamed) {
     f.write_strings("ids", {"x"});
     f.write_strings("captions", {});
     f.write("caption_offsets", std::vector<int64_t>{0, 0});
-    f.set_attr("format_version", int64_t{2});
-    f.set_attr("codebook_size", int64_t{16});
-    f.set_attr("num_quantizers", int64_t{3});
-    f.set_attr("downsample", int64_t{4});
+    layout(f);
   }
   e = error_message([&] { TokenCache::open(dir.file("range.h5")); });
   EXPECT_NE(e.find("range.h5"), std::string::npos) << e;
@@ -150,10 +153,7 @@ TEST(DataTokenCache, MissingAndGarbledFilesAreNamed) {
   EXPECT_NE(e.find("outside 0..15"), std::string::npos) << e;
   {
     auto f = h5::File::create(dir.file("nocodes.h5"), kind);
-    f.set_attr("format_version", int64_t{2});
-    f.set_attr("codebook_size", int64_t{16});
-    f.set_attr("num_quantizers", int64_t{3});
-    f.set_attr("downsample", int64_t{4});
+    layout(f);
   }
   e = error_message([&] { TokenCache::open(dir.file("nocodes.h5")); });
   EXPECT_NE(e.find("'codes': missing"), std::string::npos) << e;
