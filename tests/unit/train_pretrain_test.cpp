@@ -75,7 +75,7 @@ struct World {
     text::SentencePieceTrainOptions so;
     so.input = (dir / "corpus.txt").string();
     so.out = (dir / "text.model").string();
-    so.vocab_size = 40;
+    so.vocab_size = 320;  // 256 byte pieces (byte_fallback) + the corpus characters + merges
     so.model_type = "bpe";
     so.byte_fallback = true;
     so.threads = 1;
@@ -279,6 +279,7 @@ TEST(PretrainTask, StopAndResumeWithPackingGivesIdenticalWeights) {
   ASSERT_TRUE(w.cfg.data.pack);
   auto straight = train_run(w, "a", -1, true);
   train_run(w, "b", 3, true);  // stops after step 3 with a checkpoint
+  core::request_stop_for_test(0);
   auto resumed = train_run(w, "b", -1, true);
   ASSERT_EQ(straight.size(), resumed.size());
   for (size_t i = 0; i < straight.size(); ++i) EXPECT_TRUE(torch::equal(straight[i], resumed[i])) << i;
@@ -289,10 +290,22 @@ TEST(PretrainTask, StopAndResumeWithPackingGivesIdenticalWeights) {
 
 TEST(PretrainTask, TooLongSamplesAreSkippedAndCounted) {
   World w("long");
-  w.cfg.data.max_length = 40;  // only the shortest prompts fit
+  std::vector<int64_t> lengths;
+  {
+    vim::VimModel model(w.model->lm(), w.model->vocab(), w.text, w.model->spec(), w.model->templates());
+    train::PretrainTask task(w.cfg, model, w.cache, nullptr);
+    for (int64_t n = 0; n < 64; ++n)
+      if (auto s = task.batches().render(n)) lengths.push_back(static_cast<int64_t>(s->ids.size()));
+  }
+  ASSERT_EQ(lengths.size(), 64u) << "all samples fit the world's max_length";
+  std::sort(lengths.begin(), lengths.end());
+  ASSERT_LT(lengths.front(), lengths.back());
+  w.cfg.data.max_length = lengths[lengths.size() / 2];  // about half the samples fit
   vim::VimModel model(w.model->lm(), w.model->vocab(), w.text, w.model->spec(), w.model->templates());
   train::PretrainTask task(w.cfg, model, w.cache, nullptr);
-  auto b = task.batches().next();
-  EXPECT_LE(b.ids.size(1), 40);
+  for (int i = 0; i < 4; ++i) {
+    auto b = task.batches().next();
+    EXPECT_LE(b.ids.size(1), w.cfg.data.max_length);
+  }
   EXPECT_GT(task.batches().too_long(), 0);
 }
