@@ -12,9 +12,10 @@ namespace {
 std::string infer_schema(const std::string& file) {
   // configs/<schema>/<name>.yaml
   const auto parent = std::filesystem::path(file).parent_path().filename().string();
-  if (core::schema_registry().count(parent)) return parent;
+  if (core::schema_registry().count(parent) || core::file_check_registry().count(parent)) return parent;
   std::string known;
   for (const auto& [k, v] : core::schema_registry()) known += " " + k;
+  for (const auto& [k, v] : core::file_check_registry()) known += " " + k;
   throw Error("cannot tell which command '" + file + "' is for: put it under configs/<schema>/ or pass --schema (one of:" +
               known + ")");
 }
@@ -36,6 +37,11 @@ Registrar reg(0, [](CLI::App& app) {
     int bad = 0;
     for (const auto& f : opts->files) {
       try {
+        const std::string named = opts->schema.empty() ? std::filesystem::path(f).parent_path().filename().string() : opts->schema;
+        if (auto fc = core::file_check_registry().find(named); fc != core::file_check_registry().end()) {
+          std::cout << "ok    " << f << " (" << named << ": " << fc->second(f) << ")\n";
+          continue;
+        }
         const auto source = core::ConfigSource::from_files({f});  // YAML errors first
         const std::string schema = opts->schema.empty() ? infer_schema(f) : opts->schema;
         auto it = core::schema_registry().find(schema);

@@ -9,6 +9,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
 #include "vimo/core/run.h"
+#include "vimo/core/schemas.h"
 #include "vimo/core/tensor_io.h"
 #include "vimo/motion/features.h"
 #include "vimo/motion/render.h"
@@ -73,6 +74,18 @@ std::string numbered(const std::string& path, int i, int n) {
   const fs::path p(path);
   return (p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string())).string();
 }
+
+// `vimo config check configs/templates/*.yaml` checks instruction templates.
+const bool templates_check = [] {
+  core::file_check_registry()["templates"] = [](const std::string& path) {
+    const auto t = vim::Templates::load(path);
+    int lists = 0;
+    for (vim::Task k : {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A, vim::Task::kT2MSingle, vim::Task::kM2TSingle})
+      lists += t.has(k, false) + ((k == vim::Task::kA2B || k == vim::Task::kB2A) && t.has(k, true));
+    return std::to_string(lists) + " phrasing lists";
+  };
+  return true;
+}();
 
 Registrar reg(70, [](CLI::App& app) {
   auto a = std::make_shared<GenArgs>();

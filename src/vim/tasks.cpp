@@ -7,10 +7,14 @@
 #include <random>
 
 #include "vimo/core/error.h"
+#include "vimo/core/fs.h"
 #include "vimo/core/log.h"
 #include "vimo/core/rng.h"
 
 namespace vimo::vim {
+
+extern const char* const kBuiltinTemplates;  // generated: builtin_templates.cpp
+
 namespace {
 
 constexpr uint64_t kSampleStream = 0x53414d504c45ull;  // "SAMPLE"
@@ -74,16 +78,25 @@ std::optional<text::Segment::Kind> response_motion(Task t) {
 
 Templates Templates::load(const std::string& path) {
   VIMO_CHECK(std::filesystem::exists(path), "template file '" + path + "' does not exist (data.templates); "
-                                            "configs/pretrain/templates.yaml is the default");
+                                            "leave data.templates empty for the built-in templates");
+  return parse(core::read_file(path), path);
+}
+
+Templates Templates::builtin() { return parse(kBuiltinTemplates, "builtin:configs/templates/pretrain.yaml"); }
+
+Templates Templates::load_or_builtin(const std::string& path) { return path.empty() ? builtin() : load(path); }
+
+Templates Templates::parse(const std::string& yaml, const std::string& path) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     throw Error("template file '" + path + "' is not valid YAML: " + e.what());
   }
   VIMO_CHECK(root.IsMap(), "template file '" + path + "' must map task names (t2m, m2t, a2b, ...) to lists of phrasings");
   Templates t;
   t.path_ = path;
+  t.yaml_ = yaml;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const auto req = required(key);

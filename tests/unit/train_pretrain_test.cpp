@@ -82,7 +82,7 @@ struct World {
     text::train_sentencepiece(so);
     text = text::load_text_tokenizer(so.out);
     auto vocab = text::UnifiedVocab::build(*text, {static_cast<int>(K), static_cast<int>(Q)});
-    cfg.data.templates = source_dir() + "/configs/pretrain/templates.yaml";
+    cfg.data.templates = source_dir() + "/configs/templates/pretrain.yaml";
     cfg.data.tasks = {"t2m", "m2t", "a2b", "b2a"};
     cfg.data.task_weights = {1, 1, 0.5, 0.5};
     cfg.data.max_length = 96;
@@ -111,6 +111,20 @@ struct World {
 };
 
 }  // namespace
+
+TEST(VimTemplates, BuiltinTemplatesAreTheShippedFileAndCoverEveryTask) {
+  const std::string file = source_dir() + "/configs/templates/pretrain.yaml";
+  const auto b = vim::Templates::builtin();
+  EXPECT_EQ(b.yaml(), core::read_file(file));
+  for (vim::Task t : {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A, vim::Task::kT2MSingle, vim::Task::kM2TSingle}) {
+    ASSERT_TRUE(b.has(t, false)) << vim::task_name(t);
+    EXPECT_GE(b.get(t, false).size(), 12u) << vim::task_name(t);
+  }
+  EXPECT_TRUE(b.has(vim::Task::kA2B, true));
+  EXPECT_EQ(vim::Templates::load_or_builtin("").yaml(), b.yaml());
+  EXPECT_NE(error_of([] { vim::Templates::load_or_builtin("/nonexistent/t.yaml"); }).find("leave data.templates empty"),
+            std::string::npos);
+}
 
 TEST(VimTemplates, RejectMissingAndForbiddenPlaceholdersWithTheLine) {
   World w("templates");

@@ -12,6 +12,11 @@ namespace vimo::core {
 using SchemaCheck = std::function<std::string(const ConfigSource&)>;
 std::map<std::string, SchemaCheck>& schema_registry();
 
+// YAML files that are not configs (e.g. instruction templates under configs/templates/): a check of
+// the file itself, by the directory name; returns a one-line summary, throws vimo::Error.
+using FileCheck = std::function<std::string(const std::string& path)>;
+std::map<std::string, FileCheck>& file_check_registry();
+
 template <class C> struct SchemaRegistrar {
   explicit SchemaRegistrar(const std::string& name) {
     schema_registry()[name] = [](const ConfigSource& src) {

@@ -32,12 +32,19 @@ class Templates {
   // Reads and checks the file: every list non-empty, every entry holds its task's required
   // placeholders and no other (e.g. a t2m prompt may not hold the motion it asks for).
   static Templates load(const std::string& path);
+  // The same checks on YAML text; `name` stands for the file in messages.
+  static Templates parse(const std::string& yaml, const std::string& name);
+  // The templates compiled in from configs/templates/pretrain.yaml.
+  static Templates builtin();
+  // `path`, or the built-in templates when it is empty.
+  static Templates load_or_builtin(const std::string& path);
   const std::vector<std::string>& get(Task t, bool with_caption) const;
   bool has(Task t, bool with_caption) const;
   const std::string& path() const { return path_; }
+  const std::string& yaml() const { return yaml_; }  // the text it was read from (copied into runs)
 
  private:
-  std::string path_;
+  std::string path_, yaml_;
   std::map<std::string, std::vector<std::string>> lists_;
 };
 

@@ -120,7 +120,7 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
     VIMO_CHECK(!scratch, "lora.enabled=true needs a pretrained model.base; a model from scratch is trained whole");
     spec.lora = lm::lora_options(c.lora, static_cast<uint64_t>(c.run.seed) + 2);
   }
-  auto templates = vim::Templates::load(c.data.templates);
+  auto templates = vim::Templates::load_or_builtin(c.data.templates);
   spec.tasks = vim::SampleStream(*train, templates, task_mix(c), c.run.seed).tasks();
 
   // The model.
@@ -155,7 +155,7 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
                     c.run.dir);
   core::write_file_atomic((lm_dir / "config.json").string(), m->config().to_json().dump(2) + "\n");
   vocab.save((lm_dir / "vocab.json").string());
-  core::write_file_atomic((lm_dir / "templates.yaml").string(), core::read_file(c.data.templates));
+  core::write_file_atomic((lm_dir / "templates.yaml").string(), templates.yaml());
   core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
   int64_t trainable = 0;
   for (const auto& [n, t] : vim::trainable_tensors(m)) trainable += t.numel();

@@ -15,7 +15,7 @@ namespace vimo::train {
 
 struct PretrainDataSection {
   std::string tokens;
-  std::string templates = "configs/pretrain/templates.yaml";
+  std::string templates;  // empty: the built-in templates
   std::vector<std::string> tasks = {"t2m", "m2t", "a2b", "b2a", "t2m_single", "m2t_single"};
   std::vector<double> task_weights = {1.0, 1.0, 0.5, 0.5, 1.0, 1.0};
   double reaction_caption = 0.5;
@@ -28,7 +28,7 @@ struct PretrainDataSection {
   template <class V> void visit(V& v) {
     using core::opt;
     v.key("tokens", tokens, "token cache directory with {train,val,test}.h5 (made by `vimo tokenizer encode --data`)");
-    v.key("templates", templates, "instruction templates: a YAML file of phrasings per task (placeholders {caption}, {motion}, ...)");
+    v.key("templates", templates, "instruction templates: a YAML file of phrasings per task (placeholders {caption}, {motion}, ...); empty: the built-in configs/templates/pretrain.yaml");
     v.key("tasks", tasks, "tasks: t2m m2t a2b b2a t2m_single m2t_single (those without eligible clips are dropped)");
     v.key("task_weights", task_weights, "mixture weight of each task of data.tasks (same order)");
     v.key("reaction_caption", reaction_caption, "probability that a reaction prompt also gives the caption", opt().min(0).max(1));
