@@ -1,7 +1,8 @@
-// Llama benchmarks against transformers on the CPU: forward+backward tokens/s (training), batch-1
+// Llama benchmarks against transformers on the CPU: forward+backward tokens/s (training), a stage-2
+// training step (LoRA on a frozen base, new vocabulary rows, AdamW) against transformers+PEFT, batch-1
 // greedy decoding tokens/s, and the peak-RSS cost of loading a ~1 GB checkpoint; and, on a GPU, an
 // 8B-shaped model with random bf16 weights: decoding tokens/s and training MFU (vimo alone).
-//   lm_bench [train|decode|rss|all] [--threads N] [--rounds 3] [--dtype float32|bfloat16 (decode)]
+//   lm_bench [train|pretrain|decode|rss|all] [--threads N] [--rounds 3] [--dtype float32|bfloat16 (decode)]
 //   lm_bench device [--shape 8b|small] [--device cuda|cpu] [--seq 2048] [--peak-tflops 989]
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include "vimo/core/run.h"
 #include "vimo/lm/generate.h"
 #include "vimo/lm/hf.h"
+#include "vimo/lm/lora.h"
+#include "vimo/lm/loss.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -44,8 +47,8 @@ LlamaConfig bench_config() {
   return c;
 }
 
-json run_python(const std::string& args) {
-  const std::string cmd = std::string(VIMO_PYTHON_EXE) + " " + VIMO_SOURCE_DIR + "/bench/lm_bench_hf.py " + args;
+json run_python(const std::string& args, const std::string& script = "lm_bench_hf.py") {
+  const std::string cmd = std::string(VIMO_PYTHON_EXE) + " " + VIMO_SOURCE_DIR + "/bench/" + script + " " + args;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return json();
   std::string out;
@@ -68,11 +71,12 @@ int g_rounds = 3;  // --rounds
 
 // Sides alternate for g_rounds rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
 // both; the medians of the rounds are compared. `ours` measures one vimo round in tokens/s.
-void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args) {
+void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args,
+                    const std::string& script = "lm_bench_hf.py") {
   std::vector<double> v, ref;
   for (int r = 1; r <= g_rounds; ++r) {
     v.push_back(ours());
-    ref.push_back(run_python(python_args).value("tokens_per_s", 0.0));
+    ref.push_back(run_python(python_args, script).value("tokens_per_s", 0.0));
     std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s\n", r, v.back(), ref.back());
   }
   std::sort(v.begin(), v.end());
@@ -127,6 +131,63 @@ void bench_train(int threads, const std::string& dir) {
   auto round = [&] { return B * T / median_train_step_s(m, x, y, iters); };
   compare_rounds("forward+backward tokens/s (27M, B4 x T256)", round,
                  "train --model " + dir + " --threads " + std::to_string(threads) + " --batch 4 --seq 256 --iters 5");
+}
+
+// Stage 2's step: the 27M base frozen, LoRA r8/alpha16 (dropout 0) on q/k/v/o, 512 new vocabulary rows
+// trainable (fp32 tails, their own AdamW group without weight decay), loss on every token. The
+// reference (bench/pretrain_bench_hf.py) trains the same with PEFT (trainable_token_indices).
+void bench_pretrain(int threads, const std::string& dir) {
+  const int64_t B = 4, T = 256, base_vocab = bench_config().vocab_size, new_rows = 512;
+  const int iters = 5;
+  const std::string resized = dir + "_rows";
+  if (!fs::exists(resized + "/model.safetensors")) {
+    auto r = load_pretrained(dir);
+    r->resize_vocab(base_vocab + new_rows, 7);
+    save_pretrained(r, resized);
+  }
+  auto m = load_pretrained(dir);  // grown the way `vimo pretrain` grows it: the new rows are fp32 tails
+  m->resize_vocab(base_vocab + new_rows, 7);
+  LoraOptions lo;
+  lo.dropout = 0.0;
+  apply_lora(m, lo, /*freeze=*/true);
+  m->train();
+  std::vector<torch::Tensor> lora, rows;
+  for (const auto& p : m->named_parameters(true))
+    if (p.value().requires_grad()) (p.key().size() > 5 && p.key().substr(p.key().size() - 5) == ".tail" ? rows : lora).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(lora, std::make_unique<torch::optim::AdamWOptions>(1e-3));
+  auto ro = std::make_unique<torch::optim::AdamWOptions>(1e-3);
+  ro->weight_decay(0.0);
+  groups.emplace_back(rows, std::move(ro));
+  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(1e-3));
+  int64_t trainable = 0;
+  for (auto& t : lora) trainable += t.numel();
+  for (auto& t : rows) trainable += t.numel();
+  auto ids = torch::randint(0, base_vocab + new_rows, {B, T}, torch::kLong);
+  auto targets = shift_labels(ids);
+  auto step = [&] {
+    auto parts = causal_lm_loss(m->forward(ids), targets);
+    (parts.sum / static_cast<double>(parts.targets)).backward();
+    opt.step();
+    opt.zero_grad(true);
+  };
+  step();  // warm-up: allocations and optimizer state
+  auto round = [&] {
+    std::vector<double> t;
+    for (int i = 0; i < iters; ++i) {
+      const double t0 = now();
+      step();
+      t.push_back(now() - t0);
+    }
+    std::sort(t.begin(), t.end());
+    return B * T / t[t.size() / 2];
+  };
+  std::printf("  trainable: %lld parameters (LoRA %zu tensors, %zu new-row tensors)\n", static_cast<long long>(trainable),
+              lora.size(), rows.size());
+  compare_rounds("stage-2 step tokens/s (LoRA + 512 rows, B4 x T256)", round,
+                 "--model " + resized + " --new-rows-from " + std::to_string(base_vocab) + " --threads " +
+                     std::to_string(threads) + " --batch 4 --seq 256 --iters 5",
+                 "pretrain_bench_hf.py");
 }
 
 void bench_decode(int threads, const std::string& dir, const std::string& dtype) {
@@ -306,6 +367,7 @@ int main(int argc, char** argv) {
     save_pretrained(m, dir);
   }
   if (mode == "train" || mode == "all") bench_train(threads, dir);
+  if (mode == "pretrain" || mode == "all") bench_pretrain(threads, dir);
   if (mode == "decode" || mode == "all") bench_decode(threads, dir, dtype);
   if (mode == "rss" || mode == "all") bench_rss(argv[0]);
   return 0;

@@ -23,7 +23,7 @@ namespace {
 struct GenArgs {
   std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, device = "cpu";
   int num = 1, threads = 0, tmpl = 0;
-  std::optional<double> temperature, top_p;
+  std::optional<double> temperature, top_p, repetition_penalty;
   std::optional<int64_t> top_k, seed, max_steps;
   bool greedy = false;
 };
@@ -104,6 +104,7 @@ Registrar reg(70, [](CLI::App& app) {
   c->add_option("--temperature", a->temperature, "sampling temperature (default: the run's generate.temperature)");
   c->add_option("--top-k", a->top_k, "top-k (default: the run's generate.top_k)");
   c->add_option("--top-p", a->top_p, "nucleus mass (default: the run's generate.top_p)");
+  c->add_option("--repetition-penalty", a->repetition_penalty, "penalty on tokens already present, text responses only (default: the run's generate.repetition_penalty)");
   c->add_option("--seed", a->seed, "sampling seed (default: the run's generate.seed)");
   c->add_option("--max-steps", a->max_steps, "most motion token steps (x4 frames); default 75 (10 s)");
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
@@ -119,13 +120,13 @@ Registrar reg(70, [](CLI::App& app) {
     auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
     model.check_task(t);
     const auto d = run_defaults(a->run);
-    vim::GenerateSettings g;
+    auto g = vim::GenerateSettings::from(d);
     g.greedy = a->greedy || d.greedy;
     g.temperature = a->temperature.value_or(d.temperature);
     g.top_k = a->top_k.value_or(d.top_k);
     g.top_p = a->top_p.value_or(d.top_p);
     g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed));
-    g.max_new = d.max_new;
+    g.repetition_penalty = a->repetition_penalty.value_or(d.repetition_penalty);
     g.max_motion_steps = a->max_steps.value_or(75);
     vim::Request r;
     r.task = t;

@@ -135,21 +135,28 @@ std::string expand(const std::string& tpl, const SynthRoles& r, int style, synth
     return std::string(curving ? ", curving to the " : verb) + side_word(r.direction);
   };
   std::string dodge_dir = r.partner_side >= 0 ? std::string("to their ") + side_word(r.partner_side) : "back";
-  std::string out;
+  // Choices first ([a|b|c]: one alternative), so an alternative may hold placeholders.
+  std::string chosen;
   for (size_t i = 0; i < tpl.size(); ++i) {
-    char c = tpl[i];
-    if (c == '[') {  // [a|b|c]: one alternative
-      size_t end = tpl.find(']', i);
-      std::vector<std::string> alts(1);
-      for (size_t k = i + 1; k < end; ++k) {
-        if (tpl[k] == '|') alts.emplace_back();
-        else alts.back().push_back(tpl[k]);
-      }
-      out += alts[static_cast<size_t>(rng.pick(static_cast<int>(alts.size())))];
-      i = end;
-    } else if (c == '{') {
-      size_t end = tpl.find('}', i);
-      std::string k = tpl.substr(i + 1, end - i - 1);
+    if (tpl[i] != '[') {
+      chosen += tpl[i];
+      continue;
+    }
+    const size_t end = tpl.find(']', i);
+    std::vector<std::string> alts(1);
+    for (size_t k = i + 1; k < end; ++k) {
+      if (tpl[k] == '|') alts.emplace_back();
+      else alts.back().push_back(tpl[k]);
+    }
+    chosen += alts[static_cast<size_t>(rng.pick(static_cast<int>(alts.size())))];
+    i = end;
+  }
+  std::string out;
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    char c = chosen[i];
+    if (c == '{') {
+      size_t end = chosen.find('}', i);
+      std::string k = chosen.substr(i + 1, end - i - 1);
       if (k == "X") out += x_mentions++ ? X_again : X;
       else if (k == "Y") out += Y;
       else if (k == "h") out += side_word(r.actor_side);

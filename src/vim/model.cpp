@@ -16,6 +16,19 @@ using json = nlohmann::json;
 
 namespace vimo::vim {
 
+GenerateSettings GenerateSettings::from(const lm::LmGenerateSection& s) {
+  GenerateSettings g;
+  g.max_new = s.max_new;
+  g.greedy = s.greedy;
+  g.temperature = s.temperature;
+  g.top_k = s.top_k;
+  g.top_p = s.top_p;
+  g.seed = static_cast<uint64_t>(s.seed);
+  g.repetition_penalty = s.repetition_penalty;
+  return g;
+}
+
+
 json ModelSpec::to_json() const {
   json t = json::array();
   for (Task x : tasks) t.push_back(task_name(x));
@@ -263,6 +276,10 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
   o.processor = [&](torch::Tensor& logits, const std::vector<std::vector<int64_t>>& seen, int64_t step) {
     for (size_t b = 0; b < cons.size(); ++b) {
       auto& c = cons[b];
+      if (!c.motion && s.repetition_penalty != 1.0) {
+        auto row = logits.narrow(0, static_cast<int64_t>(b), 1);
+        lm::apply_repetition_penalty(row, {seen[b]}, s.repetition_penalty);
+      }
       if (step > 0 && c.motion && !c.closed) {
         const int64_t last = seen[b].back();
         if (last == c.close_id) c.closed = true;

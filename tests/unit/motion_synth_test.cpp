@@ -124,6 +124,13 @@ double wrist_travel(const SynthClip& c, int person, int side) {
   return (rel.index({Slice(1)}) - rel.index({Slice(0, -1)})).norm(2, -1).sum().item<double>();
 }
 
+TEST(MotionSynth, CaptionsHoldNoUnexpandedPlaceholderOrChoice) {
+  for (int t = 0; t < kNumSynthTypes; ++t)
+    for (int64_t i = 0; i < 40; ++i)
+      for (const auto& cap : synth_clip(5, i, static_cast<SynthType>(t)).captions)
+        EXPECT_EQ(cap.find_first_of("{}[]|"), std::string::npos) << cap;
+}
+
 TEST(MotionSynth, CaptionsMatchRolesAndHandedness) {
   const char* word[2] = {"right", "left"};
   for (int64_t i = 0; i < 60; ++i) {

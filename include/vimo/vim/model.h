@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vimo/core/tensor_io.h"
+#include "vimo/lm/config.h"
 #include "vimo/lm/lora.h"
 #include "vimo/lm/model.h"
 #include "vimo/text/chat.h"
@@ -44,6 +45,9 @@ struct GenerateSettings {
   int64_t top_k = 0;
   double top_p = 1.0;
   uint64_t seed = 0;
+  double repetition_penalty = 1.0;  // text responses only (transformers' rule); 1 = off
+  // The `generate` section of a config (max_motion_steps keeps its default).
+  static GenerateSettings from(const lm::LmGenerateSection& s);
 };
 
 struct Request {

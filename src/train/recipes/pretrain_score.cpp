@@ -24,6 +24,31 @@ bool valid_motion(const torch::Tensor& f) {
 
 }  // namespace
 
+vim::Request clip_request(vim::Task t, const data::TokenClip& clip, int64_t i) {
+  const bool reaction = t == vim::Task::kA2B || t == vim::Task::kB2A;
+  vim::Request r;
+  r.task = t;
+  r.tmpl = static_cast<int>(i);
+  if (t != vim::Task::kT2M && t != vim::Task::kT2MSingle) r.codes = clip.codes;
+  const bool caption = (t == vim::Task::kT2M || t == vim::Task::kT2MSingle) || (reaction && i % 2 == 1);
+  if (caption && !clip.captions.empty()) r.caption = clip.captions[static_cast<size_t>(i) % clip.captions.size()];
+  return r;
+}
+
+void generate_batched(vim::VimModel& model, int64_t n, int64_t rows, const vim::GenerateSettings& s,
+                      const std::function<vim::Request(int64_t)>& make,
+                      const std::function<void(int64_t, const vim::Result&)>& done, const std::string& label) {
+  core::Progress prog(label, n);
+  for (int64_t i = 0; i < n; i += rows) {
+    std::vector<vim::Request> reqs;
+    for (int64_t j = i; j < std::min(n, i + rows); ++j) reqs.push_back(make(j));
+    auto res = model.generate(reqs, s);
+    for (size_t k = 0; k < res.size(); ++k) done(i + static_cast<int64_t>(k), res[k]);
+    prog.add(static_cast<int64_t>(res.size()));
+  }
+  prog.finish();
+}
+
 json score_run(vim::VimModel& model, const ScoreOptions& o) {
   auto cache = data::TokenCache::open(o.split);
   const auto& spec = model.spec();
@@ -46,26 +71,19 @@ json score_run(vim::VimModel& model, const ScoreOptions& o) {
   if (o.generate > 0 && has(vim::Task::kM2T)) {
     json refs = json::object(), hyps = json::object();
     const auto& clips = stream.clips_of(vim::Task::kM2T);
-    const int64_t n = std::min<int64_t>(o.generate, static_cast<int64_t>(clips.size()));
-    core::Progress prog("m2t captions", n);
-    for (int64_t i = 0; i < n; i += o.rows) {
-      std::vector<vim::Request> reqs;
-      std::vector<std::string> ids;
-      for (int64_t j = i; j < std::min(n, i + o.rows); ++j) {
-        auto tc = cache.clip(clips[static_cast<size_t>(j)]);
-        vim::Request r;
-        r.task = vim::Task::kM2T;
-        r.codes = tc.codes;
-        r.tmpl = static_cast<int>(j);
-        reqs.push_back(r);
-        ids.push_back(tc.id);
-        refs[tc.id] = tc.captions;
-      }
-      auto res = model.generate(reqs, o.sampling);
-      for (size_t k = 0; k < res.size(); ++k) hyps[ids[k]] = res[k].text;
-      prog.add(static_cast<int64_t>(res.size()));
-    }
-    prog.finish();
+    std::vector<data::TokenClip> tc(std::min<size_t>(static_cast<size_t>(o.generate), clips.size()));
+    generate_batched(
+        model, static_cast<int64_t>(tc.size()), o.rows, o.sampling,
+        [&](int64_t j) {
+          tc[static_cast<size_t>(j)] = cache.clip(clips[static_cast<size_t>(j)]);
+          return clip_request(vim::Task::kM2T, tc[static_cast<size_t>(j)], j);
+        },
+        [&](int64_t j, const vim::Result& r) {
+          const auto& c = tc[static_cast<size_t>(j)];
+          refs[c.id] = c.captions;
+          hyps[c.id] = r.text;
+        },
+        "m2t captions");
     core::write_file_atomic((fs::path(o.out) / "m2t_refs.json").string(), refs.dump(1) + "\n");
     core::write_file_atomic((fs::path(o.out) / "m2t_hyps.json").string(), hyps.dump(1) + "\n");
     out["m2t"] = {{"generated", hyps.size()}};
@@ -75,27 +93,20 @@ json score_run(vim::VimModel& model, const ScoreOptions& o) {
     const int64_t n = std::min<int64_t>(o.generate, static_cast<int64_t>(clips.size()));
     int64_t valid = 0, frames = 0;
     json bad = json::array();
-    core::Progress prog("t2m motions", n);
-    for (int64_t i = 0; i < n; i += o.rows) {
-      std::vector<vim::Request> reqs;
-      std::vector<std::string> ids;
-      for (int64_t j = i; j < std::min(n, i + o.rows); ++j) {
-        auto tc = cache.clip(clips[static_cast<size_t>(j)]);
-        vim::Request r;
-        r.caption = tc.captions.empty() ? "" : tc.captions[static_cast<size_t>(j) % tc.captions.size()];
-        r.tmpl = static_cast<int>(j);
-        reqs.push_back(r);
-        ids.push_back(tc.id);
-      }
-      auto res = model.generate(reqs, o.sampling);
-      for (size_t k = 0; k < res.size(); ++k) {
-        const bool ok = res[k].codes.size(0) > 0 && valid_motion(model.decode_motion(res[k].codes));
-        if (ok) ++valid, frames += res[k].codes.size(0) * spec.downsample;
-        else bad.push_back(ids[k]);
-      }
-      prog.add(static_cast<int64_t>(res.size()));
-    }
-    prog.finish();
+    std::vector<std::string> ids(static_cast<size_t>(n));
+    generate_batched(
+        model, n, o.rows, o.sampling,
+        [&](int64_t j) {
+          auto c = cache.clip(clips[static_cast<size_t>(j)]);
+          ids[static_cast<size_t>(j)] = c.id;
+          return clip_request(vim::Task::kT2M, c, j);
+        },
+        [&](int64_t j, const vim::Result& r) {
+          const bool ok = r.codes.size(0) > 0 && valid_motion(model.decode_motion(r.codes));
+          if (ok) ++valid, frames += r.codes.size(0) * spec.downsample;
+          else bad.push_back(ids[static_cast<size_t>(j)]);
+        },
+        "t2m motions");
     out["t2m"] = {{"generated", n}, {"valid", valid}, {"mean_frames", valid ? static_cast<double>(frames) / valid : 0.0},
                   {"invalid_ids", bad}};
   }

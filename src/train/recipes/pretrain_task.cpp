@@ -171,22 +171,11 @@ void PretrainTask::write_samples() {
     const auto& clips = val_stream_->clips_of(t);
     for (int64_t i = 0; i < std::min<int64_t>(c_.data.val_generate, static_cast<int64_t>(clips.size())); ++i) {
       auto tc = val_->clip(clips[static_cast<size_t>(i)]);
-      vim::Request r;
-      r.task = t;
-      r.caption = tc.captions.empty() || (is_reaction(t) && i % 2 == 0) ? "" : tc.captions[0];
-      r.codes = tc.codes;
-      r.tmpl = static_cast<int>(i);
-      reqs.push_back(r);
+      reqs.push_back(clip_request(t, tc, i));
       truth.push_back(std::move(tc));
     }
   }
-  vim::GenerateSettings g;
-  g.greedy = c_.generate.greedy;
-  g.temperature = c_.generate.temperature;
-  g.top_k = c_.generate.top_k;
-  g.top_p = c_.generate.top_p;
-  g.seed = static_cast<uint64_t>(c_.generate.seed);
-  g.max_new = c_.generate.max_new;
+  const auto g = vim::GenerateSettings::from(c_.generate);
   auto res = model_.generate(reqs, g);
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step_));

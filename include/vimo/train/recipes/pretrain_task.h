@@ -1,6 +1,7 @@
 // The stage-2 training task on train::Trainer: packed/bucketed batches of the task mixture, the
 // target-token loss, per-task validation and generated samples (exposed for tests and benches).
 #pragma once
+#include <functional>
 #include <memory>
 
 #include "vimo/data/token_cache.h"
@@ -55,6 +56,14 @@ std::map<std::string, double> score_sequences(vim::VimModel& m, const std::vecto
 namespace vimo::train {
 
 // `vimo lm score`: a trained run on a token-cache split.
+// The generation request for item `i` of a task's clips: m2t and reactions get the clip's codes;
+// t2m gets caption i (cycled), reactions get it on odd i; phrasing i.
+vim::Request clip_request(vim::Task t, const data::TokenClip& clip, int64_t i);
+// Requests 0..n-1 made by `make`, generated `rows` at a time; `done(i, result)` takes each result.
+void generate_batched(vim::VimModel& model, int64_t n, int64_t rows, const vim::GenerateSettings& s,
+                      const std::function<vim::Request(int64_t)>& make,
+                      const std::function<void(int64_t, const vim::Result&)>& done, const std::string& label);
+
 struct ScoreOptions {
   std::string split;            // token cache .h5 of the split
   std::string out;              // directory for score.json and the generated captions/motions
