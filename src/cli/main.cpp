@@ -35,7 +35,7 @@ void add_config_options(CLI::App* cmd, ConfigOptions& o) {
   cmd->add_option("--config,-c", o.files, "YAML config file(s); later files win")
       ->check(CLI::ExistingFile)
       ->allow_extra_args(false);
-  cmd->add_option("overrides", o.overrides, "section.key=value overrides (e.g. train.lr=3e-4 run.dir=runs/x)");
+  cmd->add_option("overrides", o.overrides, "section.key=value overrides (e.g. optim.lr=3e-4 run.dir=runs/x)");
   cmd->add_flag("--dump-config", o.dump, "print the resolved config with help text and exit");
 }
 

@@ -105,7 +105,7 @@ void ConfigSource::set(const std::string& dotted, const YAML::Node& value, const
 void ConfigSource::apply_override(const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw Error("override '" + assignment + "' must look like section.key=value (e.g. train.lr=3e-4)");
+    throw Error("override '" + assignment + "' must look like section.key=value (e.g. optim.lr=3e-4)");
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   YAML::Node v;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
@@ -216,8 +217,10 @@ SampleStream::SampleStream(const data::TokenCache& cache, const Templates& templ
       clips.push_back(c);
     }
     if (clips.empty()) {
-      log::info("task ", task_name(t), ": no eligible clip in '", cache.path(), "' (",
-                task_needs_pair(t) ? "two-person" : "single-person", " clips needed); dropped");
+      static std::set<std::string> said;  // once per cache and task, however many streams read it
+      if (said.insert(cache.path() + "\n" + task_name(t)).second)
+        log::info("task ", task_name(t), ": no eligible clip in '", cache.path(), "' (",
+                  task_needs_pair(t) ? "two-person" : "single-person", " clips needed); dropped");
       continue;
     }
     templates.get(t, false);  // the list must exist

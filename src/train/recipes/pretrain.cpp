@@ -3,6 +3,7 @@
 #include "vimo/train/recipes/pretrain.h"
 
 #include <filesystem>
+#include <set>
 
 #include "vimo/core/checkpoint.h"
 #include "vimo/core/error.h"
@@ -27,6 +28,32 @@ std::string base_text_tokenizer(const std::string& base) {
     if (fs::exists(fs::path(base) / n)) return (fs::path(base) / n).string();
   throw Error("base directory '" + base + "' has no tokenizer.json or tokenizer.model; copy the model's tokenizer "
               "next to its config.json");
+}
+
+// An HF base directory: config.json, a text tokenizer, and every weight file its index names.
+void check_base(const std::string& base) {
+  const fs::path d(base);
+  VIMO_CHECK(fs::is_directory(d), "model.base='" + base + "' is neither scratch nor a directory");
+  VIMO_CHECK(fs::exists(d / "config.json"), "model.base='" + base + "' has no config.json (expected a Hugging Face Llama directory)");
+  base_text_tokenizer(base);
+  const auto index = d / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    json j;
+    try {
+      j = json::parse(core::read_file(index.string()));
+    } catch (const json::exception& e) {
+      throw Error("'" + index.string() + "' is not valid JSON: " + e.what());
+    }
+    VIMO_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), "'" + index.string() + "' has no weight_map");
+    std::set<std::string> shards;
+    for (const auto& [name, f] : j["weight_map"].items())
+      if (f.is_string()) shards.insert(f.get<std::string>());
+    for (const auto& f : shards)
+      VIMO_CHECK(fs::exists(d / f), "model.base='" + base + "': shard '" + f + "' named by model.safetensors.index.json is missing");
+  } else {
+    VIMO_CHECK(fs::exists(d / "model.safetensors"), "model.base='" + base +
+                                                         "' has neither model.safetensors nor model.safetensors.index.json");
+  }
 }
 
 // Scratch: a SentencePiece model trained on the train split's captions (reused when already there).
@@ -69,12 +96,14 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   VIMO_CHECK(!c.data.tokens.empty(), "data.tokens is not set: make a token cache with `vimo tokenizer encode --run TOK "
                                      "--data packed/DIR --out tokens/DIR` and pass data.tokens=tokens/DIR");
   VIMO_CHECK(!c.model.tokenizer.empty(), "model.tokenizer is not set: name the stage-1 run (model.tokenizer=runs/tok-demo)");
-  const auto dev = setup_run(c.run, yaml);
+  // Every input is checked before the run directory is made: a failed start leaves nothing behind.
   const fs::path tokens(c.data.tokens), lm_dir = fs::path(c.run.dir) / "lm";
   VIMO_CHECK(fs::exists(tokens / "train.h5"), "token cache '" + (tokens / "train.h5").string() +
                                                   "' does not exist; make it with `vimo tokenizer encode --run " +
                                                   c.model.tokenizer + " --data packed/DIR --out " + c.data.tokens + "`");
-  auto motion = std::make_shared<tokenizer::MotionTokenizer>(tokenizer::MotionTokenizer::load(c.model.tokenizer, dev));
+  VIMO_CHECK(fs::is_directory(c.model.tokenizer), "model.tokenizer='" + c.model.tokenizer +
+                                                      "' is not a directory; name a stage-1 run made by `vimo tokenizer train`");
+  auto motion = std::make_shared<tokenizer::MotionTokenizer>(tokenizer::MotionTokenizer::load(c.model.tokenizer));
   const auto& mo = motion->options();
   auto train = std::make_shared<data::TokenCache>(data::TokenCache::open((tokens / "train.h5").string()));
   train->check_layout(mo.codebook_size, mo.num_quantizers, "tokenizer run '" + c.model.tokenizer + "'");
@@ -82,12 +111,16 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   if (fs::exists(tokens / "val.h5")) {
     val = std::make_shared<data::TokenCache>(data::TokenCache::open((tokens / "val.h5").string()));
     val->check_layout(mo.codebook_size, mo.num_quantizers, "tokenizer run '" + c.model.tokenizer + "'");
-  } else {
-    log::warn("no val split in '", c.data.tokens, "': training without validation");
   }
   const int64_t layers = c.model.motion_layers > 0 ? c.model.motion_layers : mo.num_quantizers;
   VIMO_CHECK(layers <= mo.num_quantizers, "model.motion_layers=" + std::to_string(layers) + " but the tokenizer run has Q=" +
                                               std::to_string(mo.num_quantizers) + " levels");
+  if (!c.model.scratch()) check_base(c.model.base);
+
+  const auto dev = setup_run(c.run, yaml);
+  if (!val) log::warn("no val split in '", c.data.tokens, "': training without validation");
+  if (!dev.is_cpu())
+    motion = std::make_shared<tokenizer::MotionTokenizer>(tokenizer::MotionTokenizer::load(c.model.tokenizer, dev));
   fs::create_directories(lm_dir);
 
   // Text tokenizer and unified vocabulary.
