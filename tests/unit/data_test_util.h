@@ -1,8 +1,9 @@
-// Small fixtures shared by the data module's unit tests: temporary folders and synthetic clips.
+// Small fixtures shared by unit tests: temporary folders, synthetic clips, error messages, rm -rf.
 #pragma once
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -38,6 +39,10 @@ inline motion::Clip make_clip(const std::string& id, int64_t T, int64_t P, float
   auto c = torch::arange(motion::kFeatureDim, torch::kFloat32).view({1, 1, motion::kFeatureDim});
   return {id, tag * 1000.f + t + 0.25f * p + 0.001f * c, std::move(captions)};
 }
+
+// Removes a folder tree by `rm -rf` (std::filesystem::remove_all's error_code overload resolves into
+// libtorch.so and crashes).
+inline void rm_rf(const std::filesystem::path& p) { std::system(("rm -rf '" + p.string() + "'").c_str()); }
 
 // The message of the vimo::Error that `f` throws, or "(no error)".
 inline std::string error_message(const std::function<void()>& f) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data_test_util.h"
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/run.h"
@@ -21,16 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void rm_rf(const fs::path& p) { std::system(("rm -rf '" + p.string() + "'").c_str()); }
+using data::testing::rm_rf;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using data::testing::error_message;
 
 constexpr int64_t K = 16, Q = 2;
 
@@ -122,7 +116,7 @@ TEST(VimTemplates, BuiltinTemplatesAreTheShippedFileAndCoverEveryTask) {
   }
   EXPECT_TRUE(b.has(vim::Task::kA2B, true));
   EXPECT_EQ(vim::Templates::load_or_builtin("").yaml(), b.yaml());
-  EXPECT_NE(error_of([] { vim::Templates::load_or_builtin("/nonexistent/t.yaml"); }).find("leave data.templates empty"),
+  EXPECT_NE(error_message([] { vim::Templates::load_or_builtin("/nonexistent/t.yaml"); }).find("leave data.templates empty"),
             std::string::npos);
 }
 
@@ -130,14 +124,14 @@ TEST(VimTemplates, RejectMissingAndForbiddenPlaceholdersWithTheLine) {
   World w("templates");
   const auto f = (w.dir / "t.yaml").string();
   core::write_file_atomic(f, "t2m:\n  - \"make {caption}\"\nm2t:\n  - \"describe it\"\n");
-  auto e = error_of([&] { vim::Templates::load(f); });
+  auto e = error_message([&] { vim::Templates::load(f); });
   EXPECT_NE(e.find("line 4"), std::string::npos) << e;
   EXPECT_NE(e.find("lacks the placeholder {motion}"), std::string::npos) << e;
   core::write_file_atomic(f, "t2m:\n  - \"make {caption} like {motion}\"\n");
-  e = error_of([&] { vim::Templates::load(f); });
+  e = error_message([&] { vim::Templates::load(f); });
   EXPECT_NE(e.find("holds {motion}"), std::string::npos) << e;
   core::write_file_atomic(f, "t2x:\n  - \"{caption}\"\n");
-  EXPECT_NE(error_of([&] { vim::Templates::load(f); }).find("unknown template list 't2x'"), std::string::npos);
+  EXPECT_NE(error_message([&] { vim::Templates::load(f); }).find("unknown template list 't2x'"), std::string::npos);
   // The repository's file: at least 12 phrasings of every list.
   for (vim::Task t : {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A})
     EXPECT_GE(w.model->templates().get(t, false).size(), 12u) << vim::task_name(t);
@@ -252,7 +246,7 @@ TEST(VimGenerate, MotionBlocksHoldLegalIdsAndWholeFrames) {
   vim::Request bad;
   bad.task = vim::Task::kT2MSingle;
   bad.caption = "x";
-  EXPECT_NE(error_of([&] { w.model->generate({bad}, g); }).find("not trained on task t2m_single"), std::string::npos);
+  EXPECT_NE(error_message([&] { w.model->generate({bad}, g); }).find("not trained on task t2m_single"), std::string::npos);
 }
 
 namespace {

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 // Not std::filesystem::remove_all: in this link the symbol resolves into libtorch.so and crashes.
-void rm_rf(const fs::path& p) { std::system(("rm -rf '" + p.string() + "'").c_str()); }
+using data::testing::rm_rf;
 
 train::TokenizerConfig tiny_config(const std::string& dir) {
   train::TokenizerConfig c;

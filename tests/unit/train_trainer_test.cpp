@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "data_test_util.h"
 #include "vimo/core/error.h"
 #include "vimo/core/run.h"
 #include "vimo/train/trainer.h"
@@ -17,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 // Not std::filesystem::remove_all: in this link the symbol resolves into libtorch.so and crashes.
-void rm_rf(const fs::path& p) { std::system(("rm -rf '" + p.string() + "'").c_str()); }
+using data::testing::rm_rf;
 }  // namespace
 
 TEST(TrainSchedule, WarmupCosineAndStep) {
