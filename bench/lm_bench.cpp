@@ -1,8 +1,9 @@
 // Llama benchmarks against transformers on the CPU: forward+backward tokens/s (training), a stage-2
 // training step (LoRA on a frozen base, new vocabulary rows, AdamW) against transformers+PEFT, batch-1
-// greedy decoding tokens/s, and the peak-RSS cost of loading a ~1 GB checkpoint; and, on a GPU, an
+// greedy decoding tokens/s, the fused kernels against the composite ops, and the peak-RSS cost of loading a ~1 GB checkpoint; and, on a GPU, an
 // 8B-shaped model with random bf16 weights: decoding tokens/s and training MFU (vimo alone).
-//   lm_bench [train|pretrain|decode|rss|all] [--threads N] [--rounds 3] [--dtype float32|bfloat16 (decode)]
+//   lm_bench [train|pretrain|kernels|decode|rss|all] [--threads N] [--rounds 3] [--dtype float32|bfloat16 (decode)]
+//            [--response 0.5 (pretrain: the fraction of each row that carries the loss)]
 //   lm_bench device [--shape 8b|small] [--device cuda|cpu] [--seq 2048] [--peak-tflops 989]
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,9 +16,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 
 #include "vimo/core/run.h"
+#include "vimo/lm/fused.h"
 #include "vimo/lm/generate.h"
 #include "vimo/lm/hf.h"
 #include "vimo/lm/lora.h"
@@ -26,6 +29,7 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace vimo::lm;
+namespace lm = vimo::lm;
 
 namespace {
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -63,6 +67,58 @@ json run_python(const std::string& args, const std::string& script = "lm_bench_h
   return json::parse(out.substr(at));
 }
 
+// A reference process kept alive between rounds: it loads and warms up once, then on each line
+// "N" on its stdin runs N steps and answers one JSON line; "quit" ends it. The sides then alternate
+// every few steps, so both see the same machine (a shared one drifts by tens of percent per minute).
+class RefProcess {
+ public:
+  explicit RefProcess(const std::string& cmd) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      close(in[1]);
+      close(out[0]);
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = fdopen(in[1], "w");
+    from_ = fdopen(out[0], "r");
+  }
+  ~RefProcess() {
+    if (to_) {
+      std::fputs("quit\n", to_);
+      std::fclose(to_);
+    }
+    if (from_) std::fclose(from_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+  // The next JSON line of the process (skipping anything else it prints); empty when it has died.
+  json read() {
+    char buf[1 << 16];
+    while (from_ && std::fgets(buf, sizeof buf, from_)) {
+      const std::string line(buf);
+      if (!line.empty() && line[0] == '{') return json::parse(line);
+    }
+    return json();
+  }
+  json run(int steps) {
+    if (!to_) return json();
+    std::fprintf(to_, "%d\n", steps);
+    std::fflush(to_);
+    return read();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* to_ = nullptr;
+  FILE* from_ = nullptr;
+};
+
 void row(const char* what, double vimo, double ref) {
   std::printf("%-44s vimo %10.1f   transformers %10.1f   ratio %5.2fx\n", what, vimo, ref, ref > 0 ? vimo / ref : 0.0);
 }
@@ -70,18 +126,23 @@ void row(const char* what, double vimo, double ref) {
 int g_rounds = 3;  // --rounds
 
 // Sides alternate for g_rounds rounds (vimo, transformers, vimo, ...) so drifts in machine load hit
-// both; the medians of the rounds are compared. `ours` measures one vimo round in tokens/s.
-void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args,
-                    const std::string& script = "lm_bench_hf.py") {
-  std::vector<double> v, ref;
+// both; the medians of the rounds are compared, and so are the rounds pairwise (each vimo round with
+// the reference round run right after it; their median ratio is the steadier figure on a shared
+// machine). `ours` measures one vimo round in tokens/s.
+void compare_rounds(const char* what, const std::function<double()>& ours, const std::string& python_args) {
+  std::vector<double> v, ref, pair;
   for (int r = 1; r <= g_rounds; ++r) {
     v.push_back(ours());
-    ref.push_back(run_python(python_args, script).value("tokens_per_s", 0.0));
-    std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s\n", r, v.back(), ref.back());
+    ref.push_back(run_python(python_args).value("tokens_per_s", 0.0));
+    pair.push_back(ref.back() > 0 ? v.back() / ref.back() : 0.0);
+    std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s (%.2fx)\n", r, v.back(), ref.back(), pair.back());
   }
   std::sort(v.begin(), v.end());
   std::sort(ref.begin(), ref.end());
+  std::sort(pair.begin(), pair.end());
   row(what, v[v.size() / 2], ref[ref.size() / 2]);
+  std::printf("%-44s median of the %d round ratios %5.2fx (min %.2fx, max %.2fx)\n", "", g_rounds, pair[pair.size() / 2],
+              pair.front(), pair.back());
 }
 
 void sync(const torch::Device& d) {
@@ -134,11 +195,13 @@ void bench_train(int threads, const std::string& dir) {
 }
 
 // Stage 2's step: the 27M base frozen, LoRA r8/alpha16 (dropout 0) on q/k/v/o, 512 new vocabulary rows
-// trainable (fp32 tails, their own AdamW group without weight decay), loss on every token. The
-// reference (bench/pretrain_bench_hf.py) trains the same with PEFT (trainable_token_indices).
-void bench_pretrain(int threads, const std::string& dir) {
+// trainable (fp32 tails, their own AdamW group without weight decay). The loss is on the last
+// `response` fraction of each row (the rest is the prompt, label -100), as stage 2 trains on
+// responses only; --response 1 puts it on every token. The reference (bench/pretrain_bench_hf.py)
+// trains the same with PEFT (trainable_token_indices) and the same labels.
+void bench_pretrain(int threads, const std::string& dir, double response) {
   const int64_t B = 4, T = 256, base_vocab = bench_config().vocab_size, new_rows = 512;
-  const int iters = 5;
+  const int iters = 3;
   const std::string resized = dir + "_rows";
   if (!fs::exists(resized + "/model.safetensors")) {
     auto r = load_pretrained(dir);
@@ -164,15 +227,35 @@ void bench_pretrain(int threads, const std::string& dir) {
   for (auto& t : lora) trainable += t.numel();
   for (auto& t : rows) trainable += t.numel();
   auto ids = torch::randint(0, base_vocab + new_rows, {B, T}, torch::kLong);
-  auto targets = shift_labels(ids);
+  const int64_t prompt = std::clamp<int64_t>(std::llround(T * (1 - response)), 0, T - 1);
+  auto labels = ids.clone();
+  labels.narrow(1, 0, prompt).fill_(kIgnoreIndex);
+  auto targets = shift_labels(labels);
   auto step = [&] {
-    auto parts = causal_lm_loss(m->forward(ids), targets);
+    auto parts = causal_lm_loss(m, m->hidden(ids), targets);
     (parts.sum / static_cast<double>(parts.targets)).backward();
     opt.step();
     opt.zero_grad(true);
   };
   step();  // warm-up: allocations and optimizer state
-  auto round = [&] {
+  if (const char* trace = std::getenv("VIMO_BENCH_TRACE")) {  // a chrome://tracing file of two steps, per op
+    torch::autograd::profiler::RecordProfile guard(trace);
+    step();
+    step();
+  }
+  std::printf("  trainable: %lld parameters (LoRA %zu tensors, %zu new-row tensors); loss on the last %lld of %lld tokens per row\n",
+              static_cast<long long>(trainable), lora.size(), rows.size(), static_cast<long long>(T - prompt), static_cast<long long>(T));
+  RefProcess ref(std::string(VIMO_PYTHON_EXE) + " " + VIMO_SOURCE_DIR + "/bench/pretrain_bench_hf.py --serve --model " + resized +
+                 " --new-rows-from " + std::to_string(base_vocab) + " --threads " + std::to_string(threads) +
+                 " --batch 4 --seq 256 --prompt " + std::to_string(prompt));
+  if (ref.read().is_null()) {
+    std::fprintf(stderr, "reference process (bench/pretrain_bench_hf.py --serve) did not start\n");
+    return;
+  }
+  // g_rounds x 4 rounds of `iters` steps per side, alternating; per round the median step of each side.
+  std::vector<double> ours, theirs, ratio;
+  const int rounds = 4 * g_rounds;
+  for (int r = 0; r < rounds; ++r) {
     std::vector<double> t;
     for (int i = 0; i < iters; ++i) {
       const double t0 = now();
@@ -180,14 +263,26 @@ void bench_pretrain(int threads, const std::string& dir) {
       t.push_back(now() - t0);
     }
     std::sort(t.begin(), t.end());
-    return B * T / t[t.size() / 2];
+    auto j = ref.run(iters);
+    if (j.is_null() || !j.contains("step_s")) {
+      std::fprintf(stderr, "reference process stopped answering\n");
+      return;
+    }
+    auto rt = j["step_s"].get<std::vector<double>>();
+    std::sort(rt.begin(), rt.end());
+    ours.push_back(B * T / t[t.size() / 2]);
+    theirs.push_back(B * T / rt[rt.size() / 2]);
+    ratio.push_back(ours.back() / theirs.back());
+    std::printf("  round %2d: vimo %7.1f, transformers+PEFT %7.1f tokens/s (%.2fx)\n", r + 1, ours.back(), theirs.back(),
+                ratio.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
   };
-  std::printf("  trainable: %lld parameters (LoRA %zu tensors, %zu new-row tensors)\n", static_cast<long long>(trainable),
-              lora.size(), rows.size());
-  compare_rounds("stage-2 step tokens/s (LoRA + 512 rows, B4 x T256)", round,
-                 "--model " + resized + " --new-rows-from " + std::to_string(base_vocab) + " --threads " +
-                     std::to_string(threads) + " --batch 4 --seq 256 --iters 5",
-                 "pretrain_bench_hf.py");
+  row(("stage-2 step tokens/s (B4 x T256, loss on " + std::to_string(T - prompt) + "/row)").c_str(), median(ours), median(theirs));
+  std::printf("%-44s median of the %d round ratios %5.2fx (min %.2fx, max %.2fx)\n", "", rounds, median(ratio),
+              *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()));
 }
 
 void bench_decode(int threads, const std::string& dir, const std::string& dtype) {
@@ -287,6 +382,43 @@ LlamaConfig device_config(const std::string& shape) {
   return c;
 }
 
+// The fused kernels (lm/fused.h, the chunked head loss) against the LibTorch composite ops they
+// replace, forward + backward at the bench model's shapes (B4 x T256, width 512, 8/4 heads of 64,
+// vocabulary 8512). Best of 20 calls after a warm-up, sides alternating.
+void bench_kernels(int threads) {
+  std::printf("kernels: fused vs LibTorch composite ops, forward + backward, %d thread(s)\n", threads);
+  auto best_ms = [](const std::function<void()>& f) {
+    f();
+    double best = 1e30;
+    for (int i = 0; i < 20; ++i) {
+      const double t0 = now();
+      f();
+      best = std::min(best, now() - t0);
+    }
+    return best * 1e3;
+  };
+  auto compare = [&](const char* what, const std::function<void()>& fused, const std::function<void()>& composite) {
+    double a = 1e30, b = 1e30;
+    for (int r = 0; r < 3; ++r) a = std::min(a, best_ms(fused)), b = std::min(b, best_ms(composite));
+    std::printf("%-44s fused %8.3f ms   composite %8.3f ms   speed-up %5.2fx\n", what, a, b, b / a);
+  };
+  auto x = torch::randn({4, 256, 512}).requires_grad_(true);
+  auto w = torch::rand({512}) + 0.5;
+  auto gy = torch::randn({4, 256, 512});
+  compare("RMSNorm [1024, 512] (frozen gain)", [&] { lm::rms_norm(x, w, 1e-5).backward(gy); },
+          [&] { (w * at::rms_norm(x, {512}, std::nullopt, 1e-5)).backward(gy); });
+  auto h = torch::randn({4, 256, 512}).requires_grad_(true);
+  auto hw = torch::randn({8000, 512}) * 0.02, tail = (torch::randn({512, 512}) * 0.02).requires_grad_(true);
+  auto tg = torch::randint(0, 8512, {4, 256}, torch::kLong);
+  compare("head loss, 1024 targets x 8512 (tail trains)", [&] { lm::head_loss(h, hw, tail, tg).sum.backward(); },
+          [&] {
+            auto logits = torch::cat({h.matmul(hw.t()), h.matmul(tail.t())}, -1).reshape({-1, 8512});
+            torch::nn::functional::cross_entropy(logits, tg.reshape({-1}),
+                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                .backward();
+          });
+}
+
 // Random weights drawn on the device itself (an 8B model is 16 GB in bf16: no host copy).
 LlamaForCausalLM random_on_device(const LlamaConfig& c, const torch::Device& d) {
   LlamaForCausalLM m(c, torch::TensorOptions().dtype(torch::kBFloat16).device(d));
@@ -344,7 +476,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string shape = "8b", device = "cuda", dtype = "float32";
   int64_t seq = 2048;
-  double peak = 989;
+  double peak = 989, response = 0.5;
   for (int i = 2; i + 1 < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads") threads = std::stoi(argv[i + 1]);
@@ -354,6 +486,7 @@ int main(int argc, char** argv) {
     if (a == "--device") device = argv[i + 1];
     if (a == "--seq") seq = std::stoll(argv[i + 1]);
     if (a == "--peak-tflops") peak = std::stod(argv[i + 1]);
+    if (a == "--response") response = std::clamp(std::stod(argv[i + 1]), 0.0, 1.0);
   }
   threads = vimo::core::apply_threads(threads);
   if (mode == "device") {
@@ -367,7 +500,8 @@ int main(int argc, char** argv) {
     save_pretrained(m, dir);
   }
   if (mode == "train" || mode == "all") bench_train(threads, dir);
-  if (mode == "pretrain" || mode == "all") bench_pretrain(threads, dir);
+  if (mode == "pretrain" || mode == "all") bench_pretrain(threads, dir, response);
+  if (mode == "kernels" || mode == "all") bench_kernels(threads);
   if (mode == "decode" || mode == "all") bench_decode(threads, dir, dtype);
   if (mode == "rss" || mode == "all") bench_rss(argv[0]);
   return 0;

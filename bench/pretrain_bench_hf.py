@@ -1,9 +1,12 @@
 """Reference side of the pre-training step benchmark: PEFT LoRA (dropout 0) on a transformers Llama with
 vocabulary rows N.. trainable, timed over K AdamW training steps after one warm-up step. Prints one
-JSON line: tokens_per_s (median), step_s, trainable_params, method."""
+JSON line: tokens_per_s (median), step_s, trainable_params, method. With --serve it stays alive after
+the warm-up (printing {"ready": ...}) and, per line "N" on stdin, runs N timed steps and prints their
+JSON line; "quit" ends it (bench/lm_bench.cpp alternates with it every few steps)."""
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import peft
@@ -22,6 +25,9 @@ ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
 ap.add_argument("--new-rows-from", type=int, required=True, help="first trainable vocabulary row N")
 ap.add_argument("--lr", type=float, default=1e-3)
 ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--prompt", type=int, default=0, help="the first P positions of each row are prompt (label -100)")
+ap.add_argument("--serve", action="store_true", help="stay alive: run N steps per line 'N' on stdin")
+ap.add_argument("--trace", default="", help="write a chrome://tracing file of two extra steps (per op)")
 ap.add_argument("--method", default="auto", choices=["auto", "trainable_token_indices", "modules_to_save"],
                 help="how the new rows train; auto = trainable_token_indices where this PEFT has it")
 a = ap.parse_args()
@@ -65,14 +71,36 @@ if method == "modules_to_save":  # count the rows that are meant to train, not t
     trainable -= sum(p[:a.new_rows_from].numel() for p in groups[1]["params"])
 
 ids = torch.randint(0, V, (a.batch, a.seq))
-times = []
-for i in range(a.iters + 1):
+labels = ids.clone()
+labels[:, :a.prompt] = -100
+
+
+def step():
     t0 = time.perf_counter()
-    loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+    loss = model(input_ids=ids, labels=labels, use_cache=False).loss
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    if i:  # the first step warms up (allocations, optimizer state)
-        times.append(time.perf_counter() - t0)
+    return time.perf_counter() - t0, loss.item()
+
+
+step()  # warm-up: allocations, optimizer state
+if a.trace:
+    with torch.autograd.profiler.profile() as prof:
+        step()
+        step()
+    prof.export_chrome_trace(a.trace)
+if a.serve:
+    print(json.dumps({"ready": True, "trainable_params": trainable, "method": method}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            break
+        times = [step()[0] for _ in range(int(line))]
+        print(json.dumps({"step_s": times, "tokens_per_s": a.batch * a.seq / statistics.median(times)}), flush=True)
+    sys.exit(0)
+times, loss = [], 0.0
+for _ in range(a.iters):
+    dt, loss = step()
+    times.append(dt)
 print(json.dumps({"tokens_per_s": a.batch * a.seq / statistics.median(times), "step_s": times,
-                  "trainable_params": trainable, "method": method, "loss": loss.item()}))
+                  "trainable_params": trainable, "method": method, "loss": loss}))

@@ -22,6 +22,7 @@ struct StepArgs {
   std::string model, adapter, batch, out;
   int64_t new_rows_from = -1;
   int threads = 0;
+  bool full = false;  // every weight trains (a model trained from scratch): gradients under HF names
 };
 
 void step(const StepArgs& a) {
@@ -40,7 +41,8 @@ void step(const StepArgs& a) {
     split(m->model->embed_tokens);
     if (m->lm_head) split(m->lm_head);
   }
-  m->freeze_base();
+  VIMO_CHECK(!a.full || (a.adapter.empty() && a.new_rows_from < 0), "--full trains every weight; it takes no --adapter or --new-rows-from");
+  if (!a.full) m->freeze_base();
   m->train();
   VIMO_CHECK(fs::exists(a.batch), "batch file '" + a.batch + "' does not exist");
   auto st = core::SafeTensors::open(a.batch);
@@ -50,8 +52,7 @@ void step(const StepArgs& a) {
   lm::ForwardOptions f;
   if (st.contains("position_ids")) f.positions = st.get("position_ids").to(torch::kLong);
   if (st.contains("segment_ids")) f.segment_ids = st.get("segment_ids").to(torch::kLong);
-  auto logits = m->forward(ids, f);
-  auto parts = lm::causal_lm_loss(logits, lm::shift_labels(st.get("labels").to(torch::kLong)));
+  auto parts = lm::causal_lm_loss(m, m->hidden(ids, f), lm::shift_labels(st.get("labels").to(torch::kLong)));
   VIMO_CHECK(parts.targets > 0, "the batch has no target token (every label is -100)");
   auto loss = parts.sum / static_cast<double>(parts.targets);
   loss.backward();
@@ -62,7 +63,7 @@ void step(const StepArgs& a) {
     VIMO_CHECK(p.value().grad().defined(), "no gradient reached '" + n + "'");
     if (n == "model.embed_tokens.tail") out.emplace_back("new_rows.embed_tokens", p.value().grad());
     else if (n == "lm_head.tail") out.emplace_back("new_rows.lm_head", p.value().grad());
-    else out.emplace_back("base_model.model." + n, p.value().grad());
+    else out.emplace_back(a.full ? n : "base_model.model." + n, p.value().grad());
   }
   core::save_safetensors(a.out, out);
   vimo::log::info("loss ", loss.item<double>(), " over ", parts.targets, " target tokens; wrote ", out.size(), " tensors to ", a.out);
@@ -86,6 +87,7 @@ Registrar reg(61, [](CLI::App& app) {
   s->add_option("--out", sa->out, "safetensors with loss and the gradients")->required();
   s->add_option("--new-rows-from", sa->new_rows_from, "rows N.. of the embedding (and head) train as new rows");
   s->add_option("--threads", sa->threads, "CPU threads; 0 = all cores");
+  s->add_flag("--full", sa->full, "train every weight (no LoRA, nothing frozen): gradients under the HF tensor names");
   s->callback([sa] { step(*sa); });
 
   auto so = std::make_shared<train::ScoreOptions>();

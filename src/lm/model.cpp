@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "vimo/core/error.h"
+#include "vimo/lm/fused.h"
 #include "vimo/lm/gemv.h"
 
 namespace vimo::lm {
@@ -78,7 +79,13 @@ torch::Tensor ProjImpl::forward(const torch::Tensor& x) {
   if (!has_lora() || merged) return y;
   auto h = x.to(lora_A->weight.scalar_type());
   if (dropout > 0 && is_training()) h = at::dropout(h, dropout, true);
-  return y + (at::linear(at::linear(h, lora_A->weight), lora_B->weight) * scaling).to(y.scalar_type());
+  auto a = at::linear(h, lora_A->weight);  // [.., r]
+  if (a.scalar_type() == y.scalar_type() && y.dim() >= 2) {
+    // y + a·(sB)ᵀ as one addmm: the scaling lands on the [out, r] matrix, not on an [N, out] product
+    const int64_t out = y.size(-1);
+    return at::addmm(y.reshape({-1, out}), a.reshape({-1, a.size(-1)}), (lora_B->weight * scaling).t()).view(y.sizes());
+  }
+  return y + (at::linear(a, lora_B->weight) * scaling).to(y.scalar_type());
 }
 
 void ProjImpl::add_lora(int64_t r, double lora_alpha, double drop, bool rs) {
@@ -161,9 +168,7 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double e, const torch::TensorOptions& o) :
 }
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
-  // Normalize in float32 and cast back before the gain, as transformers' LlamaRMSNorm does.
-  auto y = at::rms_norm(x.to(torch::kFloat32), {x.size(-1)}, std::nullopt, eps);
-  return weight * y.to(x.scalar_type());
+  return rms_norm(x, weight, eps);  // lm/fused.h
 }
 
 // ---- Attention / MLP / layer ----

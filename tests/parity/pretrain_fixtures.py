@@ -207,7 +207,7 @@ def report(errs, label=""):
         print(f"   {e:.3g}  {n}")
 
 
-def vimo_step(vimo_bin, tmp_path, model_dir, batch, adapter_dir=None, new_rows_from=None, tag="step"):
+def vimo_step(vimo_bin, tmp_path, model_dir, batch, adapter_dir=None, new_rows_from=None, tag="step", full=False):
     """Runs `vimo lm step` on `batch` (dict of int64 tensors); returns its output tensors."""
     bpath, opath = tmp_path / f"{tag}_batch.safetensors", tmp_path / f"{tag}_out.safetensors"
     safetensors_torch.save_file({k: v.contiguous() for k, v in batch.items()}, str(bpath))
@@ -216,6 +216,8 @@ def vimo_step(vimo_bin, tmp_path, model_dir, batch, adapter_dir=None, new_rows_f
         args += ["--adapter", adapter_dir]
     if new_rows_from is not None:
         args += ["--new-rows-from", new_rows_from]
+    if full:
+        args += ["--full"]
     run_vimo(vimo_bin, *args)
     return safetensors_torch.load_file(str(opath))
 

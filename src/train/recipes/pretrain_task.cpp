@@ -65,9 +65,9 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
     lm::ForwardOptions f;
     f.segment_ids = b.segment_ids.to(dev);
     f.positions = b.positions.to(dev);
-    auto logits = m->forward(b.ids.to(dev), f);
+    auto h = m->hidden(b.ids.to(dev), f);  // [rows, T, H]
     for (size_t j = 0; j < group.size(); ++j) {
-      auto parts = lm::causal_lm_loss(logits.narrow(0, static_cast<int64_t>(j), 1), b.targets.narrow(0, static_cast<int64_t>(j), 1));
+      auto parts = lm::causal_lm_loss(m, h.narrow(0, static_cast<int64_t>(j), 1), b.targets.narrow(0, static_cast<int64_t>(j), 1));
       auto& a = acc[group[j][0].tag];
       a[0] += parts.sum.item<double>();
       a[1] += static_cast<double>(parts.targets);
@@ -143,8 +143,7 @@ StepOutput PretrainTask::forward(int64_t) {
   lm::ForwardOptions f;
   f.segment_ids = b.segment_ids.to(dev);
   f.positions = b.positions.to(dev);
-  auto logits = m->forward(b.ids.to(dev), f);
-  auto parts = lm::causal_lm_loss(logits, b.targets);
+  auto parts = lm::causal_lm_loss(m, m->hidden(b.ids.to(dev), f), b.targets);
   StepOutput out;
   out.loss = parts.sum;
   out.items = parts.targets;
