@@ -119,8 +119,18 @@ class RefProcess {
   FILE* from_ = nullptr;
 };
 
-void row(const char* what, double vimo, double ref) {
-  std::printf("%-44s vimo %10.1f   transformers %10.1f   ratio %5.2fx\n", what, vimo, ref, ref > 0 ? vimo / ref : 0.0);
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The medians of both sides with their ratio, then the median of the per-round ratios.
+void report_rounds(const std::string& what, const std::vector<double>& ours, const std::vector<double>& ref,
+                   const std::vector<double>& ratio) {
+  const double v = median(ours), r = median(ref);
+  std::printf("%-44s vimo %10.1f   transformers %10.1f   ratio %5.2fx\n", what.c_str(), v, r, r > 0 ? v / r : 0.0);
+  std::printf("%-44s median of the %zu round ratios %5.2fx (min %.2fx, max %.2fx)\n", "", ratio.size(), median(ratio),
+              *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()));
 }
 
 int g_rounds = 3;  // --rounds
@@ -137,12 +147,7 @@ void compare_rounds(const char* what, const std::function<double()>& ours, const
     pair.push_back(ref.back() > 0 ? v.back() / ref.back() : 0.0);
     std::printf("  round %d: vimo %.1f, transformers %.1f tokens/s (%.2fx)\n", r, v.back(), ref.back(), pair.back());
   }
-  std::sort(v.begin(), v.end());
-  std::sort(ref.begin(), ref.end());
-  std::sort(pair.begin(), pair.end());
-  row(what, v[v.size() / 2], ref[ref.size() / 2]);
-  std::printf("%-44s median of the %d round ratios %5.2fx (min %.2fx, max %.2fx)\n", "", g_rounds, pair[pair.size() / 2],
-              pair.front(), pair.back());
+  report_rounds(what, v, ref, pair);
 }
 
 void sync(const torch::Device& d) {
@@ -164,8 +169,7 @@ double median_train_step_s(LlamaForCausalLM& m, const torch::Tensor& x, const to
     sync(d);
     if (i > 0) times.push_back(now() - t0);
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return median(times);
 }
 
 // Best seconds of 3 generations (the caller warms up).
@@ -262,27 +266,18 @@ void bench_pretrain(int threads, const std::string& dir, double response) {
       step();
       t.push_back(now() - t0);
     }
-    std::sort(t.begin(), t.end());
     auto j = ref.run(iters);
     if (j.is_null() || !j.contains("step_s")) {
       std::fprintf(stderr, "reference process stopped answering\n");
       return;
     }
-    auto rt = j["step_s"].get<std::vector<double>>();
-    std::sort(rt.begin(), rt.end());
-    ours.push_back(B * T / t[t.size() / 2]);
-    theirs.push_back(B * T / rt[rt.size() / 2]);
+    ours.push_back(B * T / median(t));
+    theirs.push_back(B * T / median(j["step_s"].get<std::vector<double>>()));
     ratio.push_back(ours.back() / theirs.back());
     std::printf("  round %2d: vimo %7.1f, transformers+PEFT %7.1f tokens/s (%.2fx)\n", r + 1, ours.back(), theirs.back(),
                 ratio.back());
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  row(("stage-2 step tokens/s (B4 x T256, loss on " + std::to_string(T - prompt) + "/row)").c_str(), median(ours), median(theirs));
-  std::printf("%-44s median of the %d round ratios %5.2fx (min %.2fx, max %.2fx)\n", "", rounds, median(ratio),
-              *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()));
+  report_rounds("stage-2 step tokens/s (B4 x T256, loss on " + std::to_string(T - prompt) + "/row)", ours, theirs, ratio);
 }
 
 void bench_decode(int threads, const std::string& dir, const std::string& dtype) {

@@ -10,14 +10,21 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// x [N, H] contiguous float32 -> y = w·x·r; the per-row r [N] into *rstd when given.
+torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& w, double eps, torch::Tensor* rstd) {
+  const int64_t H = x.size(-1), N = x.numel() / H;
+  auto y = torch::empty_like(x);
+  if (rstd) *rstd = torch::empty({N}, x.options());
+  kernel::rms_forward(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), rstd ? rstd->data_ptr<float>() : nullptr,
+                      N, H, eps, at::get_num_threads());
+  return y;
+}
+
 struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, double eps) {
     auto x = x_in.contiguous();
-    const int64_t H = x.size(-1), N = x.numel() / H;
-    auto y = torch::empty_like(x);
-    auto r = torch::empty({N}, x.options());
-    kernel::rms_forward(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), r.data_ptr<float>(), N, H, eps,
-                        at::get_num_threads());
+    torch::Tensor r;
+    auto y = forward_rows(x, w, eps, &r);
     ctx->save_for_backward({x, w, r});
     return y;
   }
@@ -46,11 +53,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
     return weight * y.to(x.scalar_type());
   }
   if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad())) return RmsNormFn::apply(x, weight, eps);
-  auto xc = x.contiguous();
-  const int64_t H = xc.size(-1), N = xc.numel() / H;
-  auto y = torch::empty_like(xc);
-  kernel::rms_forward(xc.data_ptr<float>(), weight.data_ptr<float>(), y.data_ptr<float>(), nullptr, N, H, eps, at::get_num_threads());
-  return y;
+  return forward_rows(x.contiguous(), weight, eps, nullptr);
 }
 
 }  // namespace vimo::lm

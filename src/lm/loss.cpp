@@ -2,6 +2,7 @@
 #include "vimo/lm/loss.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "vimo/core/error.h"
 
@@ -80,13 +81,13 @@ struct HeadLoss : torch::autograd::Function<HeadLoss> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto& g = grads[0];  // d loss / d sum (a scalar)
-    auto scaled = [&](const char* key, torch::ScalarType dt) -> torch::Tensor {
+    // The kept gradient times g, in `dt` (the input's dtype; the kept one may be the float32 sum)
+    auto scaled = [&](const char* key, std::optional<torch::ScalarType> dt = std::nullopt) -> torch::Tensor {
       if (!ctx->saved_data.count(key) || !g.defined()) return {};
       auto x = ctx->saved_data[key].toTensor();
-      return (x * g.to(x.scalar_type())).to(dt);
+      return (x * g.to(x.scalar_type())).to(dt.value_or(x.scalar_type()));
     };
-    auto gh = ctx->saved_data.count("h") ? ctx->saved_data["h"].toTensor() : torch::Tensor();
-    return {gh.defined() ? scaled("h", gh.scalar_type()) : torch::Tensor(),
+    return {scaled("h"),
             scaled("w", static_cast<torch::ScalarType>(ctx->saved_data["w_dtype"].toInt())),
             scaled("t", static_cast<torch::ScalarType>(ctx->saved_data["t_dtype"].toInt())),
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
@@ -131,7 +132,7 @@ LossParts head_loss(const torch::Tensor& hidden, const torch::Tensor& weight, co
              want_t = grad && tail.size(0) > 0 && tail.requires_grad();
   if (!want_h && !want_w && !want_t) {
     torch::NoGradGuard ng;
-    auto r = run_chunks(h.detach(), weight.detach(), tail.detach(), tgt, chunk, false, false, false);
+    auto r = run_chunks(h, weight, tail, tgt, chunk, false, false, false);
     out.sum = r.sum;
     out.correct = r.correct;
     return out;
