@@ -4,6 +4,7 @@
 
 #include "command.h"
 #include "vimo/core/error.h"
+#include "vimo/text/clip_bpe.h"
 #include "vimo/text/sentencepiece.h"
 #include "vimo/text/tokenizer.h"
 
@@ -14,6 +15,7 @@ struct Opts {
   std::string tokenizer, input, text;
   std::vector<std::string> ids;
   bool add_special = false, skip_special = false, json_lines = false;
+  int context = 0;  // > 0: CLIP's padded form (open_clip.tokenize)
 };
 
 // Lines of `path`; with json_lines each line is a JSON string (so it may hold newlines).
@@ -73,20 +75,29 @@ Registrar reg(40, [](CLI::App& app) {
 
   auto o = std::make_shared<Opts>();
   auto* en = g->add_subcommand("encode", "print the ids of TEXT, or one line of ids per line of --input");
-  en->add_option("--tokenizer", o->tokenizer, "tokenizer.json or SentencePiece .model")->required();
+  en->add_option("--tokenizer", o->tokenizer, "tokenizer.json, SentencePiece .model or CLIP bpe_simple_vocab_16e6.txt.gz")->required();
   en->add_option("text", o->text, "text to encode");
   en->add_option("--input", o->input, "file of lines to encode");
   en->add_flag("--add-special", o->add_special, "add the tokenizer's BOS/EOS as its post-processor does");
   en->add_flag("--json-lines", o->json_lines, "each --input line is a JSON string (may hold newlines)");
+  en->add_option("--context", o->context, "CLIP tokenizer: print open_clip.tokenize's N ids (sot, ids, eot, 0s)");
   en->callback([o] {
     VIMO_CHECK(o->input.empty() != o->text.empty(), "give either TEXT or --input FILE");
     const auto tok = text::load_text_tokenizer(o->tokenizer);
+    const auto* clip = dynamic_cast<const text::ClipBpeTokenizer*>(tok.get());
+    VIMO_CHECK(o->context == 0 || clip, "--context applies to a CLIP tokenizer (bpe_simple_vocab_16e6.txt.gz), not to " +
+                                            tok->kind() + " '" + o->tokenizer + "'");
     const auto lines = o->input.empty() ? std::vector<std::string>{o->text} : read_lines(o->input, o->json_lines);
     std::string out;
     for (size_t i = 0; i < lines.size(); ++i) {
-      std::vector<int> ids;
+      std::vector<int64_t> ids;
       try {
-        ids = tok->encode(lines[i], o->add_special);
+        if (o->context > 0) {
+          ids = text::clip_tokenize(*clip, lines[i], o->context);
+        } else {
+          const auto v = tok->encode(lines[i], o->add_special);
+          ids.assign(v.begin(), v.end());
+        }
       } catch (const Error& e) {
         throw Error((o->input.empty() ? std::string() : "--input line " + std::to_string(i + 1) + ": ") + e.what());
       }
@@ -98,7 +109,7 @@ Registrar reg(40, [](CLI::App& app) {
 
   auto d = std::make_shared<Opts>();
   auto* de = g->add_subcommand("decode", "print the text of IDS, or of each line of ids in --input");
-  de->add_option("--tokenizer", d->tokenizer, "tokenizer.json or SentencePiece .model")->required();
+  de->add_option("--tokenizer", d->tokenizer, "tokenizer.json, SentencePiece .model or CLIP bpe_simple_vocab_16e6.txt.gz")->required();
   de->add_option("ids", d->ids, "token ids");
   de->add_option("--input", d->input, "file with one line of space-separated ids per text");
   de->add_flag("--skip-special", d->skip_special, "leave out special tokens");

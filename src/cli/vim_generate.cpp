@@ -28,25 +28,6 @@ struct GenArgs {
   bool greedy = false;
 };
 
-// Only the `generate` section of a run's config.yaml.
-struct GenerateOnly {
-  lm::LmGenerateSection generate;
-  template <class V> void visit(V& v) { v.section("generate", generate); }
-};
-
-// The run's `generate` section (config.yaml), the defaults of the sampling flags.
-lm::LmGenerateSection run_defaults(const std::string& run) {
-  core::ConfigSource src;
-  const fs::path p = fs::path(run) / "config.yaml";
-  if (fs::exists(p)) {
-    YAML::Node root = YAML::LoadFile(p.string());
-    if (root["generate"] && root["generate"].IsMap())
-      for (const auto& kv : root["generate"])
-        src.set("generate." + kv.first.as<std::string>(), kv.second, {p.string(), -1});
-  }
-  return core::resolve_config<GenerateOnly>(src).generate;
-}
-
 // features .npy -> [T, P, 262]; a clear error for another layout.
 torch::Tensor load_features(const std::string& path, int persons) {
   VIMO_CHECK(fs::exists(path), "motion file '" + path + "' does not exist");
@@ -119,7 +100,7 @@ Registrar reg(70, [](CLI::App& app) {
     const vim::Task t = vim::parse_task(task, "--task");
     auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
     model.check_task(t);
-    const auto d = run_defaults(a->run);
+    const auto d = vim::run_generate_section(a->run);
     auto g = vim::GenerateSettings::from(d);
     g.greedy = a->greedy || d.greedy;
     g.temperature = a->temperature.value_or(d.temperature);

@@ -1,6 +1,8 @@
 // SentencePiece backend: a thin wrapper that turns libsentencepiece statuses into vimo errors.
 #include "vimo/text/sentencepiece.h"
 
+#include <cstdio>
+
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
@@ -93,6 +95,21 @@ void train_sentencepiece(const SentencePieceTrainOptions& o) {
   const auto st = sentencepiece::SentencePieceTrainer::Train(args, nullptr, &model);
   VIMO_CHECK(st.ok(), "SentencePiece training on '" + o.input + "' failed: " + st.ToString());
   core::write_file_atomic(o.out, model);
+}
+
+void train_sentencepiece_on(const std::vector<std::string>& lines, SentencePieceTrainOptions o) {
+  VIMO_CHECK(!lines.empty(), "no sentences to train the text tokenizer '" + o.out + "' on");
+  std::string corpus;
+  for (const auto& l : lines) corpus += l + "\n";
+  o.input = o.out + ".corpus.tmp";
+  core::write_file_atomic(o.input, corpus);
+  try {
+    train_sentencepiece(o);
+  } catch (...) {
+    std::remove(o.input.c_str());
+    throw;
+  }
+  std::remove(o.input.c_str());
 }
 
 }  // namespace vimo::text

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "vimo/core/error.h"
+#include "vimo/text/clip_bpe.h"
 #include "vimo/text/hf_bpe.h"
 #include "vimo/text/sentencepiece.h"
 
@@ -72,7 +73,10 @@ std::string utf8_lossy(std::string_view s) {
 
 std::unique_ptr<TextTokenizer> load_text_tokenizer(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  VIMO_CHECK(f, "cannot open text tokenizer '" + path + "': pass a tokenizer.json or a SentencePiece .model");
+  VIMO_CHECK(f, "cannot open text tokenizer '" + path +
+                   "': pass a tokenizer.json, a SentencePiece .model or CLIP's bpe_simple_vocab_16e6.txt.gz");
+  const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+  if (gz || is_clip_merges_file(path)) return std::make_unique<ClipBpeTokenizer>(path);
   char c = 0;
   while (f.get(c) && std::isspace(static_cast<unsigned char>(c))) {
   }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "vimo/core/checkpoint.h"
+#include "vimo/core/config.h"
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/tensor_io.h"
@@ -15,6 +16,30 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace vimo::vim {
+namespace {
+// Only the `generate` section of a run's config.yaml.
+struct GenerateOnly {
+  lm::LmGenerateSection generate;
+  template <class V> void visit(V& v) { v.section("generate", generate); }
+};
+}  // namespace
+
+lm::LmGenerateSection run_generate_section(const std::string& run) {
+  core::ConfigSource src;
+  const std::filesystem::path p = std::filesystem::path(run) / "config.yaml";
+  if (std::filesystem::exists(p)) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(p.string());
+    } catch (const std::exception& e) {
+      throw Error("cannot read '" + p.string() + "' (" + e.what() + "); restore the run's config.yaml");
+    }
+    if (root["generate"] && root["generate"].IsMap())
+      for (const auto& kv : root["generate"])
+        src.set("generate." + kv.first.as<std::string>(), kv.second, {p.string(), -1});
+  }
+  return core::resolve_config<GenerateOnly>(src).generate;
+}
 
 GenerateSettings GenerateSettings::from(const lm::LmGenerateSection& s) {
   GenerateSettings g;

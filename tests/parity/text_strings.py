@@ -61,3 +61,42 @@ def training_corpus(n, seed=1):
     extra = [" ".join("".join(r.choice(syll) for _ in range(r.randint(1, 4))) for _ in range(r.randint(3, 15)))
              for _ in range(n)]
     return strings(n, seed + 100) + extra
+
+
+CAPTION_SUBJECTS = ["A person", "two people", "The man", "a woman", "Someone", "THE DANCER", "one player",
+                    "Zwei Personen", "Η γυναίκα", "Человек", "一个人", "Le garçon", "Los niños", "ΟΔΟΣ ΣΟΦΟΣ"]
+CAPTION_VERBS = ["walks forward", "jumps twice", "waves their right hand", "turns around quickly", "sits down",
+                 "kicks with the left leg", "shakes hands", "spins 3 times", "runs 10m", "hugs the other",
+                 "steps back, then forward", "raises both arms", "tanzt fröhlich", "χορεύει", "танцует",
+                 "跳舞", "salue de la main", "STEPS ASIDE"]
+CAPTION_EXTRAS = [
+    "&amp;", "&quot;hi&quot;", "&#39;ok&#39;", "&lt;b&gt;bold&lt;/b&gt;", "&nbsp;", "&eacute;t&eacute;", "&EACUTE;",
+    "&#8220;quoted&#8221;", "&hellip;", "&copy2024", "&amp;amp;", "&amp;lt;", "&#x41;&#66;", "&#128512;", "&#0;",
+    "&#x110000;", "&#150;", "&ampersand", "&ltx", "&SZLIG;", "&notit;", "&unknown;", "&#12abc;", "&lang;&rang;",
+    "\u201ccurly\u201d", "\u2018single\u2019", "don\u2019t", "\u02bcn", "\ufb01ne \ufb02ow \ufb03", "\u0132sselmeer",
+    "\u01c4", "\uff21\uff22\uff23\uff11\uff12", "\uff76\uff9e\uff71", "\uffe3", "\u3000wide", "a\x07b", "\x1b[31mred\x1b[0m",
+    "\x1b[", "\ufeffbom", "e\u0301", "o\u0308\u0304", "\u212b", "\u2126", "\u1100\u1161\u11a8", "\u0958",
+    "\r\nnext", "line\u2029para", "nel\u0085x", "\x80\x9f", "\u00ad", "\u0130stanbul", "\u1e9e", "\u01c5", "\u2160\u216b",
+    "\u24b6", "\u03a3.", "\u0391\u03a3'\u0391", "<start_of_text>", "<END_OF_TEXT>", "it's", "IT'S", "it\u017f",
+    "\U0001f600\U0001f44d\U0001f3fd", "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\u00bd \u00b2", "\u0661\u0662",
+    "3.5 m/s", "1,000", "x_y-z", "(left)", "[sic]", "...", "!!!", "?!", "\t\ttabs", "  spaces  ", "\n\n", "\u00a0",
+    "caf\u00e9", "na\u00efve", "Stra\u00dfe", "\u00c5ngstr\u00f6m", "\u1ec7", "e\u0323\u0302", "\u00e9\u0323",
+]
+
+
+def captions(n, seed=0):
+    """n caption-like strings: subject, verb and details, with case, punctuation, numbers, accents,
+    Greek/Cyrillic/CJK, emoji, HTML entities and the characters ftfy changes."""
+    r = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [r.choice(CAPTION_SUBJECTS), r.choice(CAPTION_VERBS)]
+        for _ in range(r.randint(0, 4)):
+            parts.append(r.choice(CAPTION_EXTRAS + CAPTION_VERBS + EMOJI + UNICODE + DIGITS))
+        if r.random() < 0.3:
+            parts.append("and " + r.choice(CAPTION_SUBJECTS).lower() + " " + r.choice(CAPTION_VERBS))
+        s = r.choice([" ", " ", " ", ", ", "  ", "\t", "\n"]).join(parts) + r.choice(["", ".", "!", "?", " ...", "\n"])
+        if r.random() < 0.2:
+            s = s.upper() if r.random() < 0.5 else s.capitalize()
+        out.append(s)
+    return out

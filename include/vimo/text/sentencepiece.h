@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vimo/text/tokenizer.h"
 
@@ -48,5 +49,8 @@ struct SentencePieceTrainOptions {
 
 // Trains a model and writes it to options.out; throws vimo::Error with SentencePiece's message.
 void train_sentencepiece(const SentencePieceTrainOptions& options);
+// The same on `lines` (one sentence each; options.input is ignored): the corpus is written beside
+// options.out under a temporary name and removed afterwards.
+void train_sentencepiece_on(const std::vector<std::string>& lines, SentencePieceTrainOptions options);
 
 }  // namespace vimo::text

@@ -27,13 +27,14 @@ class TextTokenizer {
   virtual bool is_special(int id) const = 0;
   virtual std::optional<int> bos_id() const = 0;
   virtual std::optional<int> eos_id() const = 0;
-  // "hf_bpe" or "sentencepiece".
+  // "hf_bpe", "sentencepiece" or "clip_bpe".
   virtual std::string kind() const = 0;
   // The file it was loaded from.
   virtual const std::string& path() const = 0;
 };
 
-// Loads `path` by its kind: a tokenizer.json (HF), or a SentencePiece .model.
+// Loads `path` by its kind: a tokenizer.json (HF), a SentencePiece .model, or CLIP's merges file
+// (bpe_simple_vocab_16e6.txt[.gz]).
 std::unique_ptr<TextTokenizer> load_text_tokenizer(const std::string& path);
 
 // Index of the first byte of `s` that does not start a valid UTF-8 sequence, or npos if valid.

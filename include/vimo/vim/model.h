@@ -50,6 +50,10 @@ struct GenerateSettings {
   static GenerateSettings from(const lm::LmGenerateSection& s);
 };
 
+// The `generate` section of an LM run's config.yaml (defaults where the run has none): the defaults of
+// every command that generates with the run.
+lm::LmGenerateSection run_generate_section(const std::string& run_dir);
+
 struct Request {
   Task task = Task::kT2M;
   std::string caption;   // t2m (and reactions with the caption)

@@ -60,23 +60,19 @@ void check_base(const std::string& base) {
 std::string train_text_tokenizer(const PretrainConfig& c, const data::TokenCache& train, const fs::path& lm_dir) {
   const fs::path out = lm_dir / "text.model";
   if (fs::exists(out)) return out.string();
-  std::string lines;
-  int64_t n = 0;
+  std::vector<std::string> lines;
   for (int64_t i = 0; i < train.size(); ++i)
-    for (const auto& cap : train.clip(i).captions) lines += cap + "\n", ++n;
-  VIMO_CHECK(n > 0, "token cache '" + train.path() + "' holds no captions to train the text tokenizer on");
-  const fs::path corpus = lm_dir / "captions.txt";
-  core::write_file_atomic(corpus.string(), lines);
+    for (const auto& cap : train.clip(i).captions) lines.push_back(cap);
+  VIMO_CHECK(!lines.empty(), "token cache '" + train.path() + "' holds no captions to train the text tokenizer on");
   text::SentencePieceTrainOptions o;
-  o.input = corpus.string();
   o.out = out.string();
   o.vocab_size = static_cast<int>(c.model.text_vocab_size);
   o.model_type = c.model.text_model;
   o.threads = std::max(1, c.run.threads);
   o.byte_fallback = true;
-  log::info("pretrain: training a ", c.model.text_model, " text tokenizer (", o.vocab_size, " pieces) on ", n, " captions");
-  text::train_sentencepiece(o);
-  fs::remove(corpus);
+  log::info("pretrain: training a ", c.model.text_model, " text tokenizer (", o.vocab_size, " pieces) on ", lines.size(),
+            " captions");
+  text::train_sentencepiece_on(lines, o);
   return out.string();
 }
 

@@ -1,0 +1,147 @@
+// Protocol building blocks: captioned splits, replicated caption draws, the ground-truth row and
+// its shuffled-caption control, the protocol JSON and its markdown table.
+#include "vimo/eval/protocols.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <sstream>
+
+#include "vimo/core/error.h"
+#include "vimo/core/log.h"
+#include "vimo/core/rng.h"
+
+namespace vimo::eval {
+namespace {
+constexpr uint64_t kCaptionDraw = 0x43415044524157ull;  // "CAPDRAW"
+constexpr uint64_t kControlDraw = 0x4354524c445257ull;  // "CTRLDRW"
+}  // namespace
+
+CaptionedSplit load_captioned_split(const data::PackedDataset& ds, const LoadedEvaluator& ev) {
+  VIMO_CHECK(ev.normalizer.defined(), "evaluator '" + ev.path + "' has no feature statistics: put the packed "
+                                      "dataset's stats.safetensors beside its weights");
+  const int64_t F = ev.model->options().motion_features;
+  CaptionedSplit s;
+  const auto& ix = ds.index();
+  int64_t skipped = 0;
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    std::vector<std::string> caps;
+    for (const auto& c : ix.captions[i])
+      if (!c.empty()) caps.push_back(c);
+    if (caps.empty()) {
+      ++skipped;
+      continue;
+    }
+    auto m = ds.clip(i).motion;
+    VIMO_CHECK(m.size(2) == F, "'" + ds.path() + "' holds " + std::to_string(m.size(2)) + "-d features but the "
+                               "evaluator '" + ev.path + "' was trained on " + std::to_string(F) + "-d features");
+    s.ids.push_back(ix.ids[i]);
+    s.clips.push_back(ev.normalizer.normalize(m));
+    s.captions.push_back(std::move(caps));
+  }
+  if (skipped) log::warn("eval: ", skipped, " clips of '", ds.path(), "' have no caption and are left out");
+  VIMO_CHECK(s.clips.size() >= 2, "'" + ds.path() + "' has fewer than 2 captioned clips to evaluate");
+  return s;
+}
+
+torch::Tensor replicated_caption_embeddings(LoadedEvaluator& ev, const CaptionedSplit& s, int64_t replications,
+                                            int64_t seed) {
+  std::vector<std::string> flat;
+  std::vector<int64_t> offset;
+  for (const auto& cs : s.captions) {
+    offset.push_back(static_cast<int64_t>(flat.size()));
+    flat.insert(flat.end(), cs.begin(), cs.end());
+  }
+  auto emb = embed_ids(ev.model, ev.tokenize(flat), ev.eot);  // [Ncap, D]
+  const int64_t N = static_cast<int64_t>(s.captions.size());
+  auto idx = torch::empty({replications, N}, torch::kLong);
+  auto a = idx.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < replications; ++r)
+    for (int64_t i = 0; i < N; ++i) {
+      std::mt19937_64 rng(core::derive_seed(seed, kCaptionDraw, r * N + i));
+      a[r][i] = offset[i] + static_cast<int64_t>(core::below(rng, s.captions[i].size()));
+    }
+  return emb.index_select(0, idx.flatten()).view({replications, N, emb.size(1)});
+}
+
+MetricProtocol fit_protocol(const MetricProtocol& p, int64_t n, int64_t mm_k) {
+  auto q = p;
+  const int64_t kept = p.batch_size > 0 ? (n / p.batch_size) * p.batch_size : n;
+  if (kept > 1 && q.diversity_times >= kept) {  // InterGen asserts pairs > draws
+    log::warn("eval: ", kept, " pairs scored, not more than the protocol's ", q.diversity_times,
+              " Diversity draws; drawing ", kept - 1, " (not comparable with published Diversity)");
+    q.diversity_times = kept - 1;
+  }
+  if (mm_k > 0 && q.mm_times > mm_k) {
+    log::warn("eval: ", mm_k, " generations per MultiModality text, fewer than the protocol's ", q.mm_times,
+              " draws; drawing ", mm_k);
+    q.mm_times = mm_k;
+  }
+  return q;
+}
+
+nlohmann::ordered_json protocol_json(const std::string& task, const std::string& split, const MetricProtocol& p,
+                                     int64_t replications) {
+  return {{"task", task},
+          {"split", split},
+          {"protocol", p.name},
+          {"replications", replications},
+          {"rows", nlohmann::ordered_json::object()}};
+}
+
+nlohmann::ordered_json protocol_row(const MetricProtocol& p, const std::vector<ReplicationScores>& runs) {
+  return replication_report(p, runs)["summary"];
+}
+
+nlohmann::ordered_json evaluate_ground_truth(LoadedEvaluator& ev, const CaptionedSplit& s, const std::string& split,
+                                             const MetricProtocol& p_in, int64_t replications, int64_t seed) {
+  auto motion = embed_clips(ev.model, s.clips);
+  auto text = replicated_caption_embeddings(ev, s, replications, seed);
+  const int64_t N = motion.size(0);
+  const auto p = fit_protocol(p_in, N);
+  EmbeddingSet gt{text, motion, motion, torch::Tensor()};
+  auto j = protocol_json("ground_truth", split, p, replications);
+  j["rows"]["gt"] = protocol_row(p, score_replications(gt, p, replications, seed));
+  // Control: each replication's captions in a random order over the clips.
+  auto shuffled = torch::empty_like(text);
+  for (int64_t r = 0; r < replications; ++r) {
+    std::vector<int64_t> perm(N);
+    for (int64_t i = 0; i < N; ++i) perm[i] = i;
+    std::mt19937_64 rng(core::derive_seed(seed, kControlDraw, r));
+    for (int64_t i = N - 1; i > 0; --i) std::swap(perm[i], perm[core::below(rng, i + 1)]);
+    shuffled[r].copy_(text[r].index_select(0, torch::tensor(perm, torch::kLong)));
+  }
+  EmbeddingSet ctrl{shuffled, motion, motion, torch::Tensor()};
+  j["rows"]["shuffled"] = protocol_row(p, score_replications(ctrl, p, replications, seed));
+  j["clips"] = N;
+  return j;
+}
+
+std::string protocol_markdown(const nlohmann::ordered_json& j) {
+  std::vector<std::string> metrics;
+  for (const auto& [row, m] : j.at("rows").items())
+    for (const auto& [k, v] : m.items())
+      if (std::find(metrics.begin(), metrics.end(), k) == metrics.end()) metrics.push_back(k);
+  std::ostringstream o;
+  o << "| " << j.value("task", std::string()) << " (" << j.value("split", std::string()) << ") |";
+  for (const auto& k : metrics) o << " " << k << " |";
+  o << "\n|---|";
+  for (size_t i = 0; i < metrics.size(); ++i) o << "---|";
+  o << "\n";
+  char buf[64];
+  for (const auto& [row, m] : j.at("rows").items()) {
+    o << "| " << row << " |";
+    for (const auto& k : metrics) {
+      if (m.contains(k)) {
+        std::snprintf(buf, sizeof buf, " %.3f ± %.3f |", m[k].value("mean", 0.0), m[k].value("ci95", 0.0));
+        o << buf;
+      } else {
+        o << " - |";
+      }
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace vimo::eval

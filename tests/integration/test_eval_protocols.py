@@ -1,0 +1,182 @@
+"""The evaluator and the protocols end to end on a tiny world (synthetic clips, a few-step tokenizer,
+LM and evaluator): train-evaluator, the GT row, t2m / m2t / reaction with cached samples, tables,
+and the bad inputs of the evaluation issue (each a named error, no JSON written)."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from conftest import SOURCE_DIR, run_vimo
+
+REPS = "3"
+
+
+@pytest.fixture(scope="module")
+def world(vimo_bin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval_protocols")
+    S, P, T, TOK = root / "synth", root / "packed", root / "tok", root / "tokens"
+    run_vimo(vimo_bin, "data", "synth", "--out", S, "--clips", 48, "--seed", 3)
+    run_vimo(vimo_bin, "data", "prepare", "--config", SOURCE_DIR / "configs/data/synthetic.yaml",
+             f"data.root={S}", f"data.out={P}")
+    run_vimo(vimo_bin, "tokenizer", "train", "--config", SOURCE_DIR / "configs/tokenizer/demo.yaml", f"run.dir={T}",
+             f"data.packed={P}", "train.steps=2", "train.val_every=0", "model.codebook_size=16",
+             "model.num_quantizers=2", "model.width=16", "model.code_dim=16", "data.batch_size=2", "run.threads=1")
+    run_vimo(vimo_bin, "tokenizer", "encode", "--run", T, "--data", P, "--out", TOK)
+    lm_args = [f"model.tokenizer={T}", f"data.tokens={TOK}", "train.steps=2", "train.val_every=0",
+               "model.hidden_size=32", "model.intermediate_size=64", "model.num_layers=1", "model.num_heads=2",
+               "model.num_kv_heads=1", "model.text_vocab_size=400", "run.threads=1", "generate.max_new=8"]
+    LM = root / "lm"
+    run_vimo(vimo_bin, "pretrain", "--config", SOURCE_DIR / "configs/pretrain/demo.yaml", f"run.dir={LM}", *lm_args)
+    LM_M2T = root / "lm_m2t_only"
+    run_vimo(vimo_bin, "pretrain", "--config", SOURCE_DIR / "configs/pretrain/demo.yaml", f"run.dir={LM_M2T}",
+             *lm_args, "data.tasks=[m2t]", "data.task_weights=[1.0]")
+    EV = root / "ev"
+    run_vimo(vimo_bin, "eval", "train-evaluator", "--config", SOURCE_DIR / "configs/eval/evaluator_demo.yaml",
+             f"run.dir={EV}", f"data.packed={P}", "train.steps=3", "train.val_every=3", "data.batch_size=8",
+             "data.val_batch=4", "model.latent_dim=16", "model.ff_size=32", "model.num_layers=1", "model.num_heads=2",
+             "model.text_width=16", "model.text_ff=32", "model.text_layers=1", "model.text_heads=2",
+             "model.text_vocab_size=400", "run.threads=1")
+    return {"root": root, "packed": P, "tokens": TOK, "lm": LM, "lm_m2t": LM_M2T, "ev": EV}
+
+
+def protocol(vimo_bin, world, task, *extra, check=True):
+    return run_vimo(vimo_bin, "eval", task, "--run", world["lm"], "--evaluator", world["ev"], "--replications", REPS,
+                    "--limit", 8, "--rows", 4, "--batch-size", 4, *extra, check=check)
+
+
+def summary_ok(row, metrics):
+    for m in metrics:
+        assert m in row, f"{m} missing from {sorted(row)}"
+        assert np.isfinite(row[m]["mean"]) and row[m]["ci95"] >= 0, (m, row[m])
+
+
+def test_evaluator_run_and_ground_truth_row(vimo_bin, world):
+    ev = world["ev"]
+    for f in ("text.model", "stats.safetensors", "best/model.safetensors", "metrics.jsonl"):
+        assert (ev / f).exists(), f"evaluator run lacks {f}"
+    vals = [json.loads(l) for l in (ev / "metrics.jsonl").read_text().splitlines() if '"val/' in l or "val" in l]
+    assert any("r_precision_top3" in json.dumps(v) for v in vals), "validation R-precision was not logged"
+    run_vimo(vimo_bin, "eval", "evaluator", "--evaluator", ev, "--split", "test", "--replications", REPS,
+             "--batch-size", 4)
+    j = json.loads((ev / "eval" / "evaluator_test.json").read_text())
+    assert j["replications"] == int(REPS) and set(j["rows"]) == {"gt", "shuffled"}
+    summary_ok(j["rows"]["gt"], ["r_precision_top1", "r_precision_top3", "mm_dist", "fid", "diversity"])
+    assert (ev / "eval" / "evaluator_test.md").read_text().startswith("| ground_truth (test) |")
+
+
+def test_t2m_protocol_and_resume(vimo_bin, world):
+    p = protocol(vimo_bin, world, "t2m")
+    j = json.loads((world["lm"] / "eval" / "t2m_test.json").read_text())
+    assert j["task"] == "t2m" and j["protocol"] == "intergen" and j["replications"] == int(REPS)
+    assert set(j["rows"]) == {"gt", "model", "random_tokens"}
+    for row in j["rows"].values():
+        summary_ok(row, ["r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity"])
+    n = j["clips"]
+    assert 4 < n <= 8 and j["valid_motions"]["total"] == n
+    batches = sorted((world["lm"] / "eval" / "samples" / "t2m_test_pass0").glob("batch_*.json"))
+    assert len(batches) == 2, batches
+    # A rerun reuses every cached sample and gives the same numbers.
+    p2 = protocol(vimo_bin, world, "t2m")
+    assert f"{n} of {n} samples reused" in p2.stdout + p2.stderr
+    j2 = json.loads((world["lm"] / "eval" / "t2m_test.json").read_text())
+    assert j2["rows"] == j["rows"]
+    # A killed evaluation: one batch missing is regenerated, the other reused.
+    batches[1].unlink()
+    p3 = protocol(vimo_bin, world, "t2m")
+    assert f"4 of {n} samples reused" in p3.stdout + p3.stderr
+
+
+def test_m2t_protocol(vimo_bin, world):
+    protocol(vimo_bin, world, "m2t")
+    j = json.loads((world["lm"] / "eval" / "m2t_test.json").read_text())
+    assert set(j["rows"]) == {"gt", "model"}
+    summary_ok(j["rows"]["model"], ["r_precision_top1", "r_precision_top3", "mm_dist", "bleu_1", "bleu_4", "rouge_l",
+                                    "cider"])
+    hyps = json.loads((world["lm"] / "eval" / "m2t_test_hyps.json").read_text())
+    refs = json.loads((world["lm"] / "eval" / "m2t_test_refs.json").read_text())
+    assert set(hyps) == set(refs) and len(hyps) == j["clips"]
+
+
+def test_reaction_protocol(vimo_bin, world):
+    protocol(vimo_bin, world, "reaction")
+    j = json.loads((world["lm"] / "eval" / "reaction_test.json").read_text())
+    assert set(j["rows"]) == {"gt", "model", "mirrored_actor"}
+    summary_ok(j["rows"]["model"], ["mpjpe_mm", "fid", "r_precision_top3"])
+    assert j["rows"]["mirrored_actor"]["mpjpe_mm"]["mean"] > 0
+
+
+def test_tables(vimo_bin, world):
+    for task in ("t2m", "m2t"):
+        if not (world["lm"] / "eval" / f"{task}_test.json").exists():
+            protocol(vimo_bin, world, task)
+    out = world["root"] / "tables"
+    p = run_vimo(vimo_bin, "eval", "tables", "--runs", world["lm"], "--out", out)
+    md = (out / "t2m_test.md").read_text()
+    assert "| Ground truth |" in md and "| lm |" in md and "±" in md
+    tex = (out / "t2m_test.tex").read_text()
+    assert "\\begin{tabular}" in tex and "Ground truth" in tex
+    js = json.loads((out / "m2t_test.json").read_text())
+    assert [r["name"] for r in js["rows"]] == ["Ground truth", "lm"]
+    assert "bleu_4" in js["columns"] and "bleu_4" in js["rows"][1]
+    assert "Ground truth" in p.stdout
+
+
+def test_run_without_the_task(vimo_bin, world):
+    out = world["root"] / "no_task.json"
+    p = run_vimo(vimo_bin, "eval", "t2m", "--run", world["lm_m2t"], "--evaluator", world["ev"], "--out", out,
+                 check=False)
+    assert p.returncode != 0 and "not trained on task t2m" in p.stderr, p.stderr
+    assert not out.exists()
+
+
+def test_evaluator_of_another_feature_layout(vimo_bin, world, tmp_path):
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+    src = world["ev"] / "best" / "model.safetensors"
+    with safe_open(str(src), "np") as f:
+        meta = dict(f.metadata())
+    arch = json.loads(meta["vimo_evaluator"])
+    arch["motion_features"] = 100
+    meta["vimo_evaluator"] = json.dumps(arch)
+    t = load_file(str(src))
+    w = t["motion_encoder.embed_motion.weight"]
+    t["motion_encoder.embed_motion.weight"] = np.zeros((w.shape[0], 2 * (100 - arch["drop_features"])), np.float32)
+    other = tmp_path / "other"
+    other.mkdir()
+    save_file(t, str(other / "model.safetensors"), metadata=meta)
+    (other / "stats.safetensors").write_bytes((world["ev"] / "stats.safetensors").read_bytes())
+    (other / "text.model").write_bytes((world["ev"] / "text.model").read_bytes())
+    out = tmp_path / "t2m.json"
+    p = run_vimo(vimo_bin, "eval", "t2m", "--run", world["lm"], "--evaluator", other, "--packed", world["packed"],
+                 "--out", out, check=False)
+    assert p.returncode != 0 and "features" in p.stderr, p.stderr
+    assert not out.exists()
+
+
+def test_nan_features_and_missing_tensor(vimo_bin, world, tmp_path):
+    x = np.zeros((2, 10, 2 * 262), np.float32)
+    x[1, 3, 5] = np.nan
+    np.save(tmp_path / "m.npy", x)
+    p = run_vimo(vimo_bin, "eval", "embed", "--evaluator", world["ev"], "--motion", tmp_path / "m.npy",
+                 "--out-motion", tmp_path / "o.npy", check=False)
+    assert p.returncode != 0 and "NaN" in p.stderr, p.stderr
+    assert not (tmp_path / "o.npy").exists()
+    caps = tmp_path / "caps.json"
+    caps.write_text(json.dumps(["two people shake hands", ""]))
+    p = run_vimo(vimo_bin, "eval", "embed", "--evaluator", world["ev"], "--captions", caps,
+                 "--out-text", tmp_path / "t.npy", check=False)
+    assert p.returncode != 0 and "caption 1 is empty" in p.stderr, p.stderr
+    assert not (tmp_path / "t.npy").exists()
+
+
+def test_evaluator_config_errors(vimo_bin, world, tmp_path):
+    run = tmp_path / "ev_bad"
+    p = run_vimo(vimo_bin, "eval", "train-evaluator", "--config", SOURCE_DIR / "configs/eval/evaluator_demo.yaml",
+                 f"run.dir={run}", f"data.packed={world['packed']}", "model.motion_features=100", check=False)
+    assert p.returncode != 0 and "model.motion_features=100" in p.stderr, p.stderr
+    assert not run.exists()
+    p = run_vimo(vimo_bin, "eval", "train-evaluator", "--config", SOURCE_DIR / "configs/eval/evaluator_demo.yaml",
+                 f"run.dir={run}", f"data.packed={tmp_path / 'nothing'}", check=False)
+    assert p.returncode != 0 and "nothing" in p.stderr, p.stderr
+    assert not run.exists()
