@@ -32,8 +32,9 @@ struct JsonReader {
     if (!o.arch) return;
     auto it = j.find(name);
     if (it == j.end()) {
-      // Optional for converted checkpoints: the frame cut (InterGen evaluates at most 300 frames).
-      VIMO_CHECK(name == "max_frames", where + ": the evaluator architecture has no '" + name +
+      // Optional for converted checkpoints: the frame cut (InterGen evaluates at most 300 frames) and
+      // the stride (1).
+      VIMO_CHECK(name == "max_frames" || name == "frame_stride", where + ": the evaluator architecture has no '" + name +
                                            "'; convert the checkpoint again with scripts/convert_interclip.py");
       return;
     }
@@ -130,7 +131,7 @@ EvaluatorImpl::EvaluatorImpl(const EvaluatorOptions& o) : o_(o) {
 
   token_embedding_ = register_module("token_embedding", torch::nn::Embedding(o.text_vocab, o.text_width));
   positional_embedding_ = register_parameter("positional_embedding", torch::randn({o.text_context, o.text_width}) * 0.01);
-  latent_scale_ = register_parameter("latent_scale", torch::ones({1}));
+  latent_scale_ = register_parameter("latent_scale", torch::full({1}, std::sqrt(o.logit_scale_init)));
   auto tt = register_module("textTransEncoder", std::make_shared<torch::nn::Module>());
   auto tl = tt->register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.text_layers; ++i) {
@@ -154,11 +155,17 @@ torch::Tensor EvaluatorImpl::encode_motion(const torch::Tensor& motion, const to
   const int64_t T = std::min<int64_t>(motion.size(1), o_.max_frames), B = motion.size(0);
   auto len = lengths.to(motion.device(), torch::kLong).clamp_max(T);
   VIMO_CHECK(T > 0 && len.min().item<int64_t>() >= 1, "evaluator: every motion needs at least one frame");
-  auto x = motion.narrow(1, 0, T).reshape({B, T, 2, F}).narrow(3, 0, F - o_.drop_features).reshape({B, T, -1});
+  auto x = motion.narrow(1, 0, T);
+  if (o_.frame_stride > 1) {  // frames 0, s, 2s, ...: a clip of n frames keeps ceil(n / s)
+    x = x.slice(1, 0, T, o_.frame_stride);
+    len = (len + o_.frame_stride - 1).div(o_.frame_stride, "floor");
+  }
+  const int64_t Ts = x.size(1);
+  x = x.reshape({B, Ts, 2, F}).narrow(3, 0, F - o_.drop_features).reshape({B, Ts, -1});
   auto h = torch::cat({query_token_.expand({B, 1, o_.latent_dim}), embed_motion_(x)}, 1);  // [B, 1+T, D]
-  h = h + sinusoidal_positions(T + 1, o_.latent_dim).to(h.device(), h.scalar_type()).unsqueeze(0);
+  h = h + sinusoidal_positions(Ts + 1, o_.latent_dim).to(h.device(), h.scalar_type()).unsqueeze(0);
   h = torch::dropout(h, o_.dropout, is_training());
-  auto frames = torch::arange(T, len.options()).unsqueeze(0) < len.unsqueeze(1);  // [B, T]
+  auto frames = torch::arange(Ts, len.options()).unsqueeze(0) < len.unsqueeze(1);  // [B, Ts]
   auto keep = torch::cat({torch::ones({B, 1}, frames.options()), frames}, 1);
   for (auto& l : mlayers_) h = l->forward(h, keep);
   auto e = mout_(out_ln_(h.select(1, 0)));

@@ -28,6 +28,8 @@ struct EvaluatorOptions {
   int64_t num_heads = 4;          // InterCLIP: 8
   double dropout = 0.1;
   int64_t max_frames = 300;       // longest motion the positional encoding is used for (InterGen: 300 frames)
+  int64_t frame_stride = 1;       // every n-th frame is seen (InterCLIP: 1)
+  double logit_scale_init = 1.0;  // initial latent_scale² of the contrastive loss (InterCLIP: 1)
   std::string text_tokenizer = "sentencepiece";  // sentencepiece (trained on the captions) | clip_bpe
   int64_t text_vocab = 0;         // 0: the tokenizer's vocabulary size (InterCLIP: CLIP's 49408)
   int64_t text_vocab_size = 800;  // sentencepiece: pieces of the tokenizer trained on the captions
@@ -51,6 +53,10 @@ struct EvaluatorOptions {
     v.key("dropout", dropout, "dropout of both transformers while training", opt().min(0).max(1));
     v.key("max_frames", max_frames, "frames per motion; longer clips are cut to their first max_frames",
           a().min(1));
+    v.key("frame_stride", frame_stride, "every n-th frame is seen (1 as InterCLIP; 3 = 10 fps of 30 fps data)",
+          a().min(1).max(30));
+    v.key("logit_scale_init", logit_scale_init, "initial logit scale (latent_scale²) of the contrastive loss",
+          opt().min(1e-3).max(1e4));
     v.key("text_tokenizer", text_tokenizer,
           "sentencepiece (trained on the train captions, stored in the run) | clip_bpe (CLIP's merges file, "
           "eval.clip_vocab)",
