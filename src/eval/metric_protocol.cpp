@@ -11,9 +11,6 @@
 #include "vimo/eval/fid.h"
 
 namespace vimo::eval {
-namespace {
-
-constexpr uint64_t kDrawStream = 0x4556414c44524157ull;  // "EVALDRAW"
 
 torch::Tensor permutation(std::mt19937_64& rng, int64_t n) {
   std::vector<int64_t> v(static_cast<size_t>(n));
@@ -21,6 +18,10 @@ torch::Tensor permutation(std::mt19937_64& rng, int64_t n) {
   for (size_t i = v.empty() ? 0 : v.size() - 1; i > 0; --i) std::swap(v[i], v[core::below(rng, i + 1)]);
   return torch::tensor(v, torch::kLong);
 }
+
+namespace {
+
+constexpr uint64_t kDrawStream = 0x4556414c44524157ull;  // "EVALDRAW"
 
 torch::Tensor choice(std::mt19937_64& rng, int64_t n, int64_t k) {
   if (n == 0) return torch::empty({0}, torch::kLong);

@@ -105,11 +105,8 @@ nlohmann::ordered_json evaluate_ground_truth(LoadedEvaluator& ev, const Captione
   // Control: each replication's captions in a random order over the clips.
   auto shuffled = torch::empty_like(text);
   for (int64_t r = 0; r < replications; ++r) {
-    std::vector<int64_t> perm(N);
-    for (int64_t i = 0; i < N; ++i) perm[i] = i;
     std::mt19937_64 rng(core::derive_seed(seed, kControlDraw, r));
-    for (int64_t i = N - 1; i > 0; --i) std::swap(perm[i], perm[core::below(rng, i + 1)]);
-    shuffled[r].copy_(text[r].index_select(0, torch::tensor(perm, torch::kLong)));
+    shuffled[r].copy_(text[r].index_select(0, permutation(rng, N)));
   }
   EmbeddingSet ctrl{shuffled, motion, motion, torch::Tensor()};
   j["rows"]["shuffled"] = protocol_row(p, score_replications(ctrl, p, replications, seed));

@@ -36,8 +36,8 @@ struct Setup {
   LoadedEvaluator ev;
   data::TokenCache cache;
   std::vector<int64_t> rows;          // token-cache rows evaluated (captioned, both persons, in the packed split)
-  std::vector<torch::Tensor> real;    // their real motions, normalized for the evaluator [T, 2, F]
-  std::vector<torch::Tensor> raw;     // the same, raw features
+  std::vector<torch::Tensor> raw;     // their real motions, raw features [T, 2, F]
+  CaptionedSplit split;               // the same normalized for the evaluator, with every caption
   fs::path eval_dir;
 };
 
@@ -91,7 +91,9 @@ Setup open_setup(const RunProtocolOptions& o, vim::Task task) {
     if (m.size(1) < 2) continue;
     s.rows.push_back(i);
     s.raw.push_back(m);
-    s.real.push_back(s.ev.normalizer.normalize(m));
+    s.split.ids.push_back(c.id);
+    s.split.clips.push_back(s.ev.normalizer.normalize(m));
+    s.split.captions.push_back(c.captions);
   }
   if (missing) log::warn("eval: ", missing, " clips of '", tpath, "' are not in '", ppath, "' and are left out");
   VIMO_CHECK(s.rows.size() >= 2, "fewer than 2 two-person captioned clips of '" + tpath + "' to evaluate");
@@ -223,9 +225,9 @@ std::vector<std::string> pass_captions(const Setup& s, int64_t seed, int64_t k) 
   std::vector<std::string> caps;
   const int64_t N = static_cast<int64_t>(s.rows.size());
   for (int64_t i = 0; i < N; ++i) {
-    const auto c = s.cache.clip(s.rows[i]);
+    const auto& cs = s.split.captions[i];
     std::mt19937_64 rng(core::derive_seed(seed, kGenCaption, k * N + i));
-    caps.push_back(c.captions[core::below(rng, c.captions.size())]);
+    caps.push_back(cs[core::below(rng, cs.size())]);
   }
   return caps;
 }
@@ -243,16 +245,11 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
   const auto p = protocol_of(o, static_cast<int64_t>(s.rows.size()), o.mm_texts > 0 ? o.mm_repeats : 0);
   const int64_t N = static_cast<int64_t>(s.rows.size()), R = o.replications, G = std::min(o.generations, R);
   const int64_t D = s.ev.model->options().embed_dim;
-  auto gt_motion = embed_clips(s.ev.model, s.real);
+  auto gt_motion = embed_clips(s.ev.model, s.split.clips);
   auto j = protocol_json("t2m", o.split, p, R);
 
   // Ground truth: real motions with a random caption each.
-  CaptionedSplit cs;
-  for (size_t i = 0; i < s.rows.size(); ++i) {
-    cs.clips.push_back(s.real[i]);
-    cs.captions.push_back(s.cache.clip(s.rows[i]).captions);
-  }
-  auto gt_text = replicated_caption_embeddings(s.ev, cs, R, o.seed);
+  auto gt_text = replicated_caption_embeddings(s.ev, s.split, R, o.seed);
   EmbeddingSet gt{gt_text, gt_motion, gt_motion, torch::Tensor()};
   j["rows"]["gt"] = protocol_row(p, score_replications(gt, p, R, o.seed));
 
@@ -340,14 +337,9 @@ nlohmann::ordered_json evaluate_m2t(const RunProtocolOptions& o) {
   auto s = open_setup(o, vim::Task::kM2T);
   const auto p = protocol_of(o, static_cast<int64_t>(s.rows.size()));
   const int64_t N = static_cast<int64_t>(s.rows.size()), R = o.replications;
-  auto motion = embed_clips(s.ev.model, s.real);
+  auto motion = embed_clips(s.ev.model, s.split.clips);
   auto j = protocol_json("m2t", o.split, p, R);
-  CaptionedSplit cs;
-  for (size_t i = 0; i < s.rows.size(); ++i) {
-    cs.clips.push_back(s.real[i]);
-    cs.captions.push_back(s.cache.clip(s.rows[i]).captions);
-  }
-  EmbeddingSet gt{replicated_caption_embeddings(s.ev, cs, R, o.seed), motion, torch::Tensor(), torch::Tensor()};
+  EmbeddingSet gt{replicated_caption_embeddings(s.ev, s.split, R, o.seed), motion, torch::Tensor(), torch::Tensor()};
   j["rows"]["gt"] = protocol_row(p, score_replications(gt, p, R, o.seed));
 
   auto t0 = std::chrono::steady_clock::now();
@@ -422,7 +414,7 @@ nlohmann::ordered_json evaluate_reaction(const RunProtocolOptions& o) {
     const int64_t i = k % N, reactor = k < N ? 1 : 0, actor = 1 - reactor;
     const auto c = s.cache.clip(s.rows[i]);
     texts.push_back(caps[i]);
-    real2.push_back(s.real[i]);
+    real2.push_back(s.split.clips[i]);
     const auto& real = s.raw[i];  // [T, 2, F]
     // The pair: the real actor's codes with the generated reactor's, decoded together.
     auto rc = res[k].codes;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct ReplicationDraws {
 // in the order listed above; each is a Fisher-Yates shuffle (i = n-1 .. 1 swaps i with
 // core::below(rng, i + 1)) of 0..n-1, and a choice of k without replacement is the first k of one.
 // Sizes 0 (no ground truth, no MultiModality set) give empty draws.
+// The Fisher-Yates shuffle of 0..n-1 described above ([n] int64), one draw of `rng` per swap.
+torch::Tensor permutation(std::mt19937_64& rng, int64_t n);
+
 ReplicationDraws draw_replication(int64_t n, int64_t n_gt, int64_t mm_k, const MetricProtocol& p, int64_t seed,
                                   int64_t replication);
 

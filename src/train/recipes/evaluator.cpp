@@ -10,6 +10,7 @@
 #include "vimo/core/log.h"
 #include "vimo/core/rng.h"
 #include "vimo/eval/embedding_metrics.h"
+#include "vimo/eval/metric_protocol.h"
 #include "vimo/text/sentencepiece.h"
 #include "vimo/train/recipes/tokenizer.h"
 #include "vimo/train/setup.h"
@@ -107,11 +108,8 @@ std::map<std::string, double> retrieval_scores(const torch::Tensor& text, const 
   VIMO_CHECK(n >= 2 && motion.size(0) == n, "retrieval scores need at least 2 matched pairs");
   const int64_t p = std::min(pool, n), pools = n / p;
   // A fixed shuffle of the text rows: the control's captions belong to other clips (mostly).
-  std::vector<int64_t> perm(n);
-  for (int64_t i = 0; i < n; ++i) perm[i] = i;
   std::mt19937_64 rng(core::derive_seed(seed, kShuffleStream, 0));
-  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[core::below(rng, i + 1)]);
-  auto shuffled = text.index_select(0, torch::tensor(perm, torch::kLong));
+  auto shuffled = text.index_select(0, eval::permutation(rng, n));
   std::map<std::string, double> m;
   std::vector<double> r(3, 0), rs(3, 0);
   double mm = 0;
