@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 namespace vimo::cli {
 namespace {
 
-core::SchemaRegistrar<train::EvaluatorConfig> schema("evaluator");
+core::SchemaRegistrar<train::EvaluatorConfig> schema("eval");  // configs/eval/
 
 struct EmbedArgs {
   std::string evaluator, clip_vocab, motion, lengths, out_motion, text_ids, captions, out_text;

@@ -1,4 +1,4 @@
-// The evaluator recipe (config schema "evaluator"): the InterCLIP-like text-motion evaluator trained
+// The evaluator recipe (config schema "eval", configs/eval/): the InterCLIP-like text-motion evaluator trained
 // contrastively on whole clips of a packed dataset with one random caption each, on train::Trainer;
 // validation is R-precision within batches of the val split (and a shuffled-caption control).
 #pragma once
