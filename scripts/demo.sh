@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: synthetic two-person interactions -> packed dataset ->
 # stage 1 RQ-VAE tokenizer (train, evaluate) -> token cache -> stage 2 LM pre-training (t2m, m2t,
-# reactions) -> one generated motion (GIF) and one generated caption -> scores on the test split.
-# Installs and builds first.
+# reactions) -> one generated motion (GIF) and one generated caption -> test loss per task -> the
+# text-motion evaluator -> the paper's t2m, m2t and reaction protocols on the test split -> their
+# tables (Tables 2-4 layout). Installs and builds first.
 # Rerunning resumes or skips finished steps. VIMO_DEMO_CLIPS sets the dataset size (default 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,34 +12,34 @@ V=build/vimo
 CLIPS="${VIMO_DEMO_CLIPS:-2000}"
 step() { printf '\n\033[1m[demo] %s\033[0m\n' "$*"; }
 
-step "1/9 synthetic interactions ($CLIPS clips) -> data/synthetic"
+step "1/12 synthetic interactions ($CLIPS clips) -> data/synthetic"
 if [ -f data/synthetic/split/test.txt ]; then
   echo "data/synthetic exists; delete it to regenerate"
 else
   $V data synth --out data/synthetic --clips "$CLIPS" --seed 1
 fi
 
-step "2/9 pack -> data/packed/synthetic/{train,val,test}.h5 + stats.safetensors"
+step "2/12 pack -> data/packed/synthetic/{train,val,test}.h5 + stats.safetensors"
 $V data prepare --config configs/data/synthetic.yaml
 
-step "3/9 stage 1: train the RQ-VAE motion tokenizer -> runs/tok-demo (rerun to resume)"
+step "3/12 stage 1: train the RQ-VAE motion tokenizer -> runs/tok-demo (rerun to resume)"
 $V tokenizer train --config configs/tokenizer/demo.yaml run.dir=runs/tok-demo data.packed=data/packed/synthetic
 
-step "4/9 stage 1: evaluate on the test split"
+step "4/12 stage 1: evaluate on the test split"
 $V tokenizer eval --run runs/tok-demo --split test
 
-step "5/9 token cache: every clip's codes, ids and captions -> tokens/synthetic"
+step "5/12 token cache: every clip's codes, ids and captions -> tokens/synthetic"
 $V tokenizer encode --run runs/tok-demo --data data/packed/synthetic --out tokens/synthetic
 
-step "6/9 stage 2: pre-train the LM on t2m, m2t and reactions -> runs/pretrain-demo (rerun to resume)"
+step "6/12 stage 2: pre-train the LM on t2m, m2t and reactions -> runs/pretrain-demo (rerun to resume)"
 $V pretrain --config configs/pretrain/demo.yaml run.dir=runs/pretrain-demo model.tokenizer=runs/tok-demo \
   data.tokens=tokens/synthetic
 
-step "7/9 text -> motion: one generated duet -> runs/pretrain-demo/demo_t2m.{npy,gif}"
+step "7/12 text -> motion: one generated duet -> runs/pretrain-demo/demo_t2m.{npy,gif}"
 $V generate --run runs/pretrain-demo --task t2m --text "Two people walk toward each other and shake right hands." \
-  --greedy --out runs/pretrain-demo/demo_t2m.npy --render runs/pretrain-demo/demo_t2m.gif
+  --sample --out runs/pretrain-demo/demo_t2m.npy --render runs/pretrain-demo/demo_t2m.gif
 
-step "8/9 motion -> text: the caption of a test clip"
+step "8/12 motion -> text: the caption of a test clip"
 clip=$(head -n 1 data/synthetic/split/test.txt)
 $V data show data/packed/synthetic/test.h5 --clip "$clip" --out runs/pretrain-demo/demo_m2t_input.npy >/dev/null
 echo "reference: $(head -n 1 "data/synthetic/annots/$clip.txt")"
@@ -46,10 +47,23 @@ printf 'generated: '
 $V generate --run runs/pretrain-demo --task m2t --motion runs/pretrain-demo/demo_m2t_input.npy --greedy
 echo
 
-step "9/9 stage 2 on the test split: loss/accuracy per task, every clip's m2t caption and t2m motion"
-$V lm score --run runs/pretrain-demo --tokens tokens/synthetic/test.h5 --generate 300 | grep -E '"(loss|accuracy)_|"valid"|"generated"'
+step "9/12 stage 2 on the test split: loss and token accuracy per task"
+$V lm score --run runs/pretrain-demo --tokens tokens/synthetic/test.h5 | grep -E '"(loss|accuracy)_'
+
+step "10/12 the text-motion evaluator (contrastive, InterCLIP-like) -> runs/eval-demo (rerun to resume)"
+$V eval train-evaluator --config configs/eval/evaluator_demo.yaml run.dir=runs/eval-demo data.packed=data/packed/synthetic
+
+step "11/12 protocols on the test split: t2m, m2t, reaction -> runs/pretrain-demo/eval/"
+for task in t2m m2t reaction; do
+  $V eval "$task" --run runs/pretrain-demo --evaluator runs/eval-demo --split test
+done
 printf 'm2t captions naming the right interaction type: '
-"${VIMO_VENV:-$HOME/.cache/vimo/venv}/bin/python" scripts/m2t_type_accuracy.py --hyps runs/pretrain-demo/score_test/m2t_hyps.json \
-  --refs runs/pretrain-demo/score_test/m2t_refs.json --meta data/synthetic/synth_meta.json
-echo "Runs:        runs/tok-demo (stage 1), runs/pretrain-demo (stage 2: merged/, samples/, lm/)"
+"${VIMO_VENV:-$HOME/.cache/vimo/venv}/bin/python" scripts/m2t_type_accuracy.py --hyps runs/pretrain-demo/eval/m2t_test_hyps.json \
+  --refs runs/pretrain-demo/eval/m2t_test_refs.json --meta data/synthetic/synth_meta.json
+
+step "12/12 the tables (layout of the paper's Tables 2-4) -> runs/tables/"
+$V eval tables --runs runs/pretrain-demo --out runs/tables --split test >/dev/null
+cat runs/tables/t2m_test.md runs/tables/m2t_test.md runs/tables/reaction_test.md
+echo "Runs:        runs/tok-demo (stage 1), runs/pretrain-demo (stage 2: merged/, samples/, lm/, eval/),"
+echo "             runs/eval-demo (evaluator), runs/tables (md, json, tex)"
 echo "TensorBoard: tensorboard --logdir runs"

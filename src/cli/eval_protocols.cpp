@@ -42,8 +42,12 @@ void add_protocol(CLI::App* g, const std::string& name, const std::string& help,
   c->add_option("--rows", a->o.rows, "generation batch")->check(CLI::Range(1, 4096));
   c->add_option("--seed", a->o.seed, "seed of the caption draws, batches and controls");
   c->add_option("--out", a->o.out, "JSON path (default <run>/eval/<task>_<split>.json; markdown beside it)");
-  c->add_flag("--greedy", a->greedy, "greedy decoding (default: the run's generate section)");
-  c->add_flag("--sample", a->sample, "sampling even when the run's generate section says greedy");
+  const bool motion_out = name == "t2m";
+  c->add_flag("--greedy", a->greedy,
+              motion_out ? "greedy decoding (default: sampling, whatever the run's generate section says)"
+                         : "greedy decoding (default: the run's generate section)");
+  c->add_flag("--sample", a->sample,
+              motion_out ? "sampling (the default of t2m)" : "sampling even when the run's generate section says greedy");
   c->add_option("--temperature", a->temperature, "sampling temperature");
   c->add_option("--top-k", a->top_k, "top-k sampling (0 = off)");
   c->add_option("--top-p", a->top_p, "nucleus sampling");
@@ -57,12 +61,14 @@ void add_protocol(CLI::App* g, const std::string& name, const std::string& help,
     c->add_option("--mm-repeats", a->o.mm_repeats, "MultiModality: generations per text (InterGen: 30)")
         ->check(CLI::Range(2, 1000));
   }
-  c->callback([a, fn] {
+  c->callback([a, fn, motion_out] {
     core::apply_threads(a->threads);
     auto g = vim::GenerateSettings::from(vim::run_generate_section(a->o.run));
     VIMO_CHECK(!(a->greedy && a->sample), "--greedy and --sample exclude each other");
     if (a->greedy) g.greedy = true;
-    if (a->sample) g.greedy = false;
+    // t2m samples unless told otherwise: greedy decoding of motion settles into a held pose
+    // (docs/eval.md), and Diversity and MultiModality need distinct samples.
+    if (a->sample || (motion_out && !a->greedy)) g.greedy = false;
     if (a->temperature) g.temperature = *a->temperature;
     if (a->top_k) g.top_k = *a->top_k;
     if (a->top_p) g.top_p = *a->top_p;

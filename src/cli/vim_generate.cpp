@@ -25,7 +25,7 @@ struct GenArgs {
   int num = 1, threads = 0, tmpl = 0;
   std::optional<double> temperature, top_p, repetition_penalty;
   std::optional<int64_t> top_k, seed, max_steps;
-  bool greedy = false;
+  bool greedy = false, sample = false;
 };
 
 // features .npy -> [T, P, 262]; a clear error for another layout.
@@ -82,6 +82,7 @@ Registrar reg(70, [](CLI::App& app) {
   c->add_option("--num", a->num, "samples generated as one batch")->check(CLI::Range(1, 256));
   c->add_option("--template", a->tmpl, "index of the instruction phrasing");
   c->add_flag("--greedy", a->greedy, "argmax decoding (default: the run's generate.greedy)");
+  c->add_flag("--sample", a->sample, "sampling even when the run's generate.greedy is true")->excludes("--greedy");
   c->add_option("--temperature", a->temperature, "sampling temperature (default: the run's generate.temperature)");
   c->add_option("--top-k", a->top_k, "top-k (default: the run's generate.top_k)");
   c->add_option("--top-p", a->top_p, "nucleus mass (default: the run's generate.top_p)");
@@ -102,7 +103,7 @@ Registrar reg(70, [](CLI::App& app) {
     model.check_task(t);
     const auto d = vim::run_generate_section(a->run);
     auto g = vim::GenerateSettings::from(d);
-    g.greedy = a->greedy || d.greedy;
+    g.greedy = a->greedy || (d.greedy && !a->sample);
     g.temperature = a->temperature.value_or(d.temperature);
     g.top_k = a->top_k.value_or(d.top_k);
     g.top_p = a->top_p.value_or(d.top_p);
