@@ -1,4 +1,5 @@
-// `vimo tokenizer eval --run DIR [--split test]`: reconstruction and codebook metrics of a run.
+// `vimo tokenizer eval --run DIR [--split test]` (also `vimo eval tokenizer`): reconstruction and
+// codebook metrics of a run.
 #include <iostream>
 
 #include "command.h"
@@ -16,10 +17,9 @@ struct EvalArgs {
   std::string run, split = "test", packed, out, device = "auto";
 };
 
-Registrar reg(41, [](CLI::App& app) {
-  auto* g = group(app, "tokenizer", "stage 1: the RQ-VAE motion tokenizer (train, eval, encode, decode)");
+void add_eval(CLI::App* g, const std::string& name) {
   auto a = std::make_shared<EvalArgs>();
-  auto* c = g->add_subcommand("eval", "MPJPE, per-group error, codebook usage/perplexity, MPJPE per layer count");
+  auto* c = g->add_subcommand(name, "stage 1: MPJPE, PA-MPJPE, per-group error, codebook usage/perplexity, MPJPE per layer count");
   c->add_option("--run", a->run, "tokenizer run directory")->required();
   c->add_option("--split", a->split, "split of the packed dataset (train, val, test)");
   c->add_option("--data", a->packed, "packed dataset directory (default: the run's data.packed)");
@@ -40,6 +40,12 @@ Registrar reg(41, [](CLI::App& app) {
     core::write_file_atomic(out, j.dump(2) + "\n");
     std::cout << r.table() << "\nwrote " << out << "\n";
   });
+}
+
+// The same command in the tokenizer's group and in the evaluation group.
+Registrar reg(41, [](CLI::App& app) {
+  add_eval(group(app, "tokenizer", "stage 1: the RQ-VAE motion tokenizer (train, eval, encode, decode)"), "eval");
+  add_eval(group(app, "eval", "evaluation metrics and protocols"), "tokenizer");
 });
 
 }  // namespace

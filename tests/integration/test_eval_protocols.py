@@ -180,3 +180,21 @@ def test_evaluator_config_errors(vimo_bin, world, tmp_path):
                  f"run.dir={run}", f"data.packed={tmp_path / 'nothing'}", check=False)
     assert p.returncode != 0 and "nothing" in p.stderr, p.stderr
     assert not run.exists()
+
+
+def test_reproduce_tables_script_runs_the_trained_tasks_of_each_run(vimo_bin, world, tmp_path):
+    import os
+    import subprocess
+    out = tmp_path / "tables"
+    p = subprocess.run(["bash", str(SOURCE_DIR / "scripts/reproduce_tables.sh"), "--evaluator", str(world["ev"]),
+                        "--replications", str(REPS), "--out", str(out), str(world["lm"]), str(world["lm_m2t"]), "--",
+                        "--limit", "8", "--rows", "4", "--batch-size", "4"],
+                       capture_output=True, text=True, env=dict(os.environ, VIMO_BIN=str(vimo_bin)), timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "lm_m2t_only] t2m: not trained, skipped" in p.stdout and "lm_m2t_only] reaction: not trained" in p.stdout
+    names = {t: [r["name"] for r in json.loads((out / f"{t}_test.json").read_text())["rows"]] for t in ("t2m", "m2t")}
+    assert names["t2m"] == ["Ground truth", "lm"] and names["m2t"] == ["Ground truth", "lm", "lm_m2t_only"], names
+    assert (out / "reaction_test.md").exists() and (world["lm_m2t"] / "eval" / "m2t_test.json").exists()
+    bad = subprocess.run(["bash", str(SOURCE_DIR / "scripts/reproduce_tables.sh"), str(world["lm"])],
+                         capture_output=True, text=True, env=dict(os.environ, VIMO_BIN=str(vimo_bin)))
+    assert bad.returncode == 2 and "--evaluator EV is required" in bad.stderr

@@ -88,6 +88,13 @@ def test_train_resume_eval(vimo_bin, tmp_path, packed):
     assert len(res["mpjpe_by_layers_mm"]) == 2 and len(res["codebook_usage"]) == 2
     assert res["frames"] == int(sum(l // 4 * 4 for l in lengths["test"])) * 2
     assert "MPJPE" in p.stdout
+    # Decoding all levels' codes reconstructs what the forward pass did; aligned poses are closer.
+    assert res["mpjpe_by_layers_mm"][-1] == pytest.approx(res["mpjpe_mm"], rel=1e-5)
+    assert 0 < res["pa_mpjpe_mm"] <= res["mpjpe_mm"]
+    # The same command under the evaluation group.
+    run_vimo(vimo_bin, "eval", "tokenizer", "--run", run, "--split", "test", "--out", tmp_path / "e.json")
+    again = json.loads((tmp_path / "e.json").read_text())
+    assert again["mpjpe_mm"] == res["mpjpe_mm"] and again["pa_mpjpe_mm"] == res["pa_mpjpe_mm"]
 
 
 def test_encode_every_split_into_token_caches(vimo_bin, tmp_path, packed, trained):

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "vimo/core/error.h"
+#include "vimo/eval/motion_metrics.h"
 #include "vimo/motion/features.h"
 #include "vimo/train/recipes/tokenizer.h"
 
@@ -27,7 +28,7 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
   const int64_t Q = o.num_quantizers, K = o.codebook_size, ds = o.downsample();
   TokenizerEvalResult r;
   std::vector<double> layer_err(Q, 0.0);
-  double err = 0;
+  double err = 0, pa_err = 0;
   std::map<std::string, double> group;
   const std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> groups = {
       {"positions", {motion::kPosChannels, motion::kVelChannels}},
@@ -41,8 +42,12 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
     if (T == 0) continue;
     auto x = clip.narrow(0, 0, T).permute({1, 0, 2}).to(dev, torch::kFloat);  // [P, T, F]
     auto out = model->forward(x);
-    auto gj = motion::features_to_joints(x);
-    err += (motion::features_to_joints(out.recon) - gj).norm(2, -1).sum().item<double>();
+    auto gj = motion::features_to_joints(x);  // [P, T, 22, 3]
+    const auto rj = motion::features_to_joints(out.recon);
+    const double n = static_cast<double>(x.size(0) * T * motion::kNumJoints);
+    // The shared metrics (eval/motion_metrics.h) per clip, weighted by its joints.
+    err += eval::mpjpe_mm(rj, gj) * n;
+    pa_err += eval::pa_mpjpe_mm(rj.reshape({-1, motion::kNumJoints, 3}), gj.reshape({-1, motion::kNumJoints, 3})) * n;
     joint_frames += x.size(0) * T * motion::kNumJoints;
     if (o.feature_dim == motion::kFeatureDim)
       for (const auto& [name, rg] : groups)
@@ -54,15 +59,16 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
     if (per_layer)
       for (int64_t L = 1; L <= Q; ++L) {
         auto y = model->decode(out.indices.narrow(2, 0, L));
-        layer_err[L - 1] += (motion::features_to_joints(y) - gj).norm(2, -1).sum().item<double>();
+        layer_err[L - 1] += eval::mpjpe_mm(motion::features_to_joints(y), gj) * n;
       }
     ++r.clips;
     r.frames += x.size(0) * T;
   }
   VIMO_CHECK(r.clips > 0, "no clip to evaluate (every clip is shorter than " + std::to_string(ds) + " frames)");
-  r.mpjpe_mm = 1000 * err / joint_frames;
+  r.mpjpe_mm = err / static_cast<double>(joint_frames);
+  r.pa_mpjpe_mm = pa_err / static_cast<double>(joint_frames);
   if (per_layer)
-    for (int64_t q = 0; q < Q; ++q) r.mpjpe_by_layers_mm.push_back(1000 * layer_err[q] / joint_frames);
+    for (int64_t q = 0; q < Q; ++q) r.mpjpe_by_layers_mm.push_back(layer_err[q] / static_cast<double>(joint_frames));
   for (auto& [k, v] : group) r.group_error[k] = v / r.frames;
   for (int64_t q = 0; q < Q; ++q) {
     auto c = counts[q];
@@ -76,12 +82,12 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
 }
 
 nlohmann::json TokenizerEvalResult::to_json() const {
-  return {{"mpjpe_mm", mpjpe_mm}, {"mpjpe_by_layers_mm", mpjpe_by_layers_mm}, {"feature_group_mae", group_error},
+  return {{"mpjpe_mm", mpjpe_mm}, {"pa_mpjpe_mm", pa_mpjpe_mm}, {"mpjpe_by_layers_mm", mpjpe_by_layers_mm}, {"feature_group_mae", group_error},
           {"codebook_usage", usage}, {"codebook_perplexity", perplexity}, {"clips", clips}, {"frames", frames}};
 }
 
 std::string TokenizerEvalResult::table() const {
-  std::string s = "MPJPE " + f2(mpjpe_mm) + " mm over " + std::to_string(clips) + " clips, " +
+  std::string s = "MPJPE " + f2(mpjpe_mm) + " mm (PA-MPJPE " + f2(pa_mpjpe_mm) + " mm) over " + std::to_string(clips) + " clips, " +
                   std::to_string(frames) + " person-frames\n\n";
   s += "layer  usage   perplexity  MPJPE with layers 0..q (mm)\n";
   for (size_t q = 0; q < usage.size(); ++q)

@@ -70,7 +70,8 @@ struct TokenizerConfig {
 };
 
 struct TokenizerEvalResult {
-  double mpjpe_mm = 0;
+  double mpjpe_mm = 0;     // eval::mpjpe_mm over every joint of every person-frame
+  double pa_mpjpe_mm = 0;  // eval::pa_mpjpe_mm, each pose aligned on its own
   std::vector<double> mpjpe_by_layers_mm;     // using the first 1..Q layers
   std::map<std::string, double> group_error;  // mean absolute error per feature group (raw units)
   std::vector<double> usage;                  // fraction of codes used, per layer
