@@ -31,3 +31,20 @@ def run_vimo(vimo_bin, *args, check=True, cwd=None, timeout=900):
     if check and p.returncode != 0:
         raise AssertionError(f"vimo {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def tiny_pipeline(vimo_bin, root, clips, seed):
+    """Synthetic clips -> packed -> a 2-step RQ-VAE (K 16, Q 2) -> a token cache, under `root`. Returns
+    the paths and the overrides of a tiny stage-2 run on them (configs/pretrain/demo.yaml)."""
+    S, P, T, TOK = root / "synth", root / "packed", root / "tok", root / "tokens"
+    run_vimo(vimo_bin, "data", "synth", "--out", S, "--clips", clips, "--seed", seed)
+    run_vimo(vimo_bin, "data", "prepare", "--config", SOURCE_DIR / "configs/data/synthetic.yaml",
+             f"data.root={S}", f"data.out={P}")
+    run_vimo(vimo_bin, "tokenizer", "train", "--config", SOURCE_DIR / "configs/tokenizer/demo.yaml", f"run.dir={T}",
+             f"data.packed={P}", "train.steps=2", "train.val_every=0", "model.codebook_size=16",
+             "model.num_quantizers=2", "model.width=16", "model.code_dim=16", "data.batch_size=2", "run.threads=1")
+    run_vimo(vimo_bin, "tokenizer", "encode", "--run", T, "--data", P, "--out", TOK)
+    lm_args = [f"model.tokenizer={T}", f"data.tokens={TOK}", "train.steps=2", "train.val_every=0",
+               "model.hidden_size=32", "model.intermediate_size=64", "model.num_layers=1", "model.num_heads=2",
+               "model.num_kv_heads=1", "model.text_vocab_size=400", "run.threads=1", "generate.max_new=8"]
+    return {"synth": S, "packed": P, "tok": T, "tokens": TOK, "lm_args": lm_args}

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
@@ -22,6 +21,14 @@ std::string joined(const std::vector<std::string>& v) {
   return s;
 }
 
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+std::string trimmed(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
+}
+
 const std::string& string_key(const json& o, const char* key, const std::string& where) {
   VIMO_CHECK(o.contains(key), where + ": missing key \"" + key + "\"");
   VIMO_CHECK(o[key].is_string(), where + ": \"" + key + "\" must be a string, not " + o[key].dump());
@@ -29,10 +36,29 @@ const std::string& string_key(const json& o, const char* key, const std::string&
 }
 
 void only_keys(const json& o, const std::set<std::string>& allowed, const std::string& where) {
-  for (const auto& [k, v] : o.items()) {
-    std::vector<std::string> names(allowed.begin(), allowed.end());
-    VIMO_CHECK(allowed.count(k), where + ": unknown key \"" + k + "\" (known: " + joined(names) + ")");
+  for (const auto& [k, v] : o.items())
+    VIMO_CHECK(allowed.count(k), where + ": unknown key \"" + k + "\" (known: " +
+                                     joined(std::vector<std::string>(allowed.begin(), allowed.end())) + ")");
+}
+
+// One line as JSON; a parse error names `where`.
+json parse_line(const std::string& line, const std::string& where) {
+  try {
+    return json::parse(line);
+  } catch (const json::exception& e) {
+    throw Error(where + ": not a JSON object (" + std::string(e.what()) + ")");
   }
+}
+
+// Calls fn(line number, "path:line", line) for every non-blank line of `path` (`what`: the kind of
+// file, for the error when it cannot be read).
+void for_each_line(const std::string& path, const std::string& what,
+                   const std::function<void(int64_t, const std::string&, const std::string&)>& fn) {
+  std::ifstream in(path, std::ios::binary);
+  VIMO_CHECK(in.good(), what + " '" + path + "' cannot be read (does it exist?)");
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n)
+    if (!blank(line)) fn(n, path + ":" + std::to_string(n), line);
 }
 
 // Splits a line at tabs.
@@ -51,14 +77,6 @@ std::vector<std::string> tab_fields(const std::string& line) {
   return f;
 }
 
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
-
-std::string trimmed(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
-}
-
 }  // namespace
 
 const std::vector<std::string>& conversation_tasks() {
@@ -67,12 +85,7 @@ const std::vector<std::string>& conversation_tasks() {
 }
 
 ConversationRecord parse_conversation(const std::string& line, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception& e) {
-    throw Error(where + ": not a JSON object (" + std::string(e.what()) + ")");
-  }
+  const json j = parse_line(line, where);
   VIMO_CHECK(j.is_object(), where + ": a conversation is a JSON object {\"id\", \"task\", \"turns\"}, not " +
                                 j.dump().substr(0, 60));
   only_keys(j, {"id", "task", "turns"}, where);
@@ -94,9 +107,10 @@ ConversationRecord parse_conversation(const std::string& line, const std::string
     turn.role = string_key(t, "role", tw);
     VIMO_CHECK(turn.role == "user" || turn.role == "assistant",
                tw + ": role \"" + turn.role + "\" is neither \"user\" nor \"assistant\"");
-    const std::string want = i % 2 == 0 ? "user" : "assistant";
-    VIMO_CHECK(turn.role == want, tw + ": expected " + (i % 2 == 0 ? "a user" : "an assistant") +
-                                      " turn (turns alternate user, assistant, ... from a user turn), found " + turn.role);
+    const bool user_turn = i % 2 == 0;
+    VIMO_CHECK(turn.role == (user_turn ? "user" : "assistant"),
+               tw + ": expected " + (user_turn ? "a user" : "an assistant") +
+                   " turn (turns alternate user, assistant, ... from a user turn), found " + turn.role);
     if (t.contains("text")) {
       VIMO_CHECK(t["text"].is_string(), tw + ": \"text\" must be a string, not " + t["text"].dump());
       turn.text = t["text"].get<std::string>();
@@ -116,14 +130,9 @@ ConversationRecord parse_conversation(const std::string& line, const std::string
 
 std::vector<ConversationRecord> read_conversations(const std::string& path,
                                                    const std::function<bool(const std::string&)>& clip_known) {
-  std::ifstream in(path, std::ios::binary);
-  VIMO_CHECK(in.good(), "conversation file '" + path + "' cannot be read (does it exist?)");
   std::vector<ConversationRecord> out;
   std::set<std::string> ids;
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (blank(line)) continue;
-    const std::string where = path + ":" + std::to_string(n);
+  for_each_line(path, "conversation file", [&](int64_t, const std::string& where, const std::string& line) {
     auto r = parse_conversation(line, where);
     VIMO_CHECK(ids.insert(r.id).second, where + ": conversation id '" + r.id + "' appears twice");
     if (clip_known)
@@ -132,7 +141,7 @@ std::vector<ConversationRecord> read_conversations(const std::string& path,
                    where + ": turn " + std::to_string(i + 1) + " of '" + r.id + "' names motion '" + r.turns[i].motion +
                        "', which is not a clip of the dataset (pack and token-cache it first)");
     out.push_back(std::move(r));
-  }
+  });
   VIMO_CHECK(!out.empty(), "conversation file '" + path + "' holds no conversation");
   return out;
 }
@@ -159,23 +168,13 @@ void write_conversations(const std::string& path, const std::vector<Conversation
 }
 
 std::vector<ConversationRecord> conversations_from_triples(const std::string& path, const std::string& id_prefix) {
-  std::ifstream in(path, std::ios::binary);
-  VIMO_CHECK(in.good(), "triple file '" + path + "' cannot be read (does it exist?)");
   std::vector<ConversationRecord> out;
   std::set<std::string> ids;
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (blank(line)) continue;
-    const std::string where = path + ":" + std::to_string(n);
+  for_each_line(path, "triple file", [&](int64_t n, const std::string& where, const std::string& line) {
     std::string id = id_prefix + std::to_string(n), instruction, source, target, source_motion, target_motion;
     const std::string lead = trimmed(line);
     if (lead.front() == '{') {
-      json j;
-      try {
-        j = json::parse(line);
-      } catch (const json::exception& e) {
-        throw Error(where + ": not a JSON object (" + std::string(e.what()) + ")");
-      }
+      const json j = parse_line(line, where);
       only_keys(j, {"id", "instruction", "source", "target", "source_motion", "target_motion"}, where);
       instruction = string_key(j, "instruction", where);
       source = string_key(j, "source", where);
@@ -185,7 +184,7 @@ std::vector<ConversationRecord> conversations_from_triples(const std::string& pa
       if (j.contains("target_motion")) target_motion = string_key(j, "target_motion", where);
     } else {
       auto f = tab_fields(line);
-      if (out.empty() && !f.empty() && trimmed(f[0]) == "instruction") continue;  // a header line
+      if (out.empty() && !f.empty() && trimmed(f[0]) == "instruction") return;  // a header line
       VIMO_CHECK(f.size() == 3 || f.size() == 5,
                  where + ": expected 3 tab-separated fields (instruction, source caption, target caption) or 5 (and "
                          "the source and target clip ids), found " + std::to_string(f.size()));
@@ -209,7 +208,7 @@ std::vector<ConversationRecord> conversations_from_triples(const std::string& pa
       r.turns = {{"user", source + "\n" + instruction, ""}, {"assistant", target, ""}};
     }
     out.push_back(std::move(r));
-  }
+  });
   VIMO_CHECK(!out.empty(), "triple file '" + path + "' holds no triple");
   return out;
 }

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import SOURCE_DIR, run_vimo
+from conftest import SOURCE_DIR, run_vimo, tiny_pipeline
 
 
 def conv(cid, task="editing", turns=None):
@@ -26,18 +26,10 @@ def write_lines(path, items):
 def world(vimo_bin, tmp_path_factory):
     """48 synthetic clips -> packed -> a 2-step RQ-VAE -> token cache -> a 2-step stage-2 run."""
     root = tmp_path_factory.mktemp("conversations")
-    S, P, T, TOK, LM = root / "synth", root / "packed", root / "tok", root / "tokens", root / "lm"
-    run_vimo(vimo_bin, "data", "synth", "--out", S, "--clips", 48, "--seed", 5)
-    run_vimo(vimo_bin, "data", "prepare", "--config", SOURCE_DIR / "configs/data/synthetic.yaml",
-             f"data.root={S}", f"data.out={P}")
-    run_vimo(vimo_bin, "tokenizer", "train", "--config", SOURCE_DIR / "configs/tokenizer/demo.yaml", f"run.dir={T}",
-             f"data.packed={P}", "train.steps=2", "train.val_every=0", "model.codebook_size=16",
-             "model.num_quantizers=2", "model.width=16", "model.code_dim=16", "data.batch_size=2", "run.threads=1")
-    run_vimo(vimo_bin, "tokenizer", "encode", "--run", T, "--data", P, "--out", TOK)
+    w = tiny_pipeline(vimo_bin, root, 48, 5)
+    S, TOK, LM = w["synth"], w["tokens"], root / "lm"
     run_vimo(vimo_bin, "pretrain", "--config", SOURCE_DIR / "configs/pretrain/demo.yaml", f"run.dir={LM}",
-             f"model.tokenizer={T}", f"data.tokens={TOK}", "train.steps=2", "train.val_every=0",
-             "model.hidden_size=32", "model.intermediate_size=64", "model.num_layers=1", "model.num_heads=2",
-             "model.num_kv_heads=1", "model.text_vocab_size=400", "run.threads=1", "model.motion_layers=1")
+             *w["lm_args"], "model.motion_layers=1")
     ids = []
     for split in ("train", "val", "test"):
         ids += [x.strip() for x in (S / "split" / f"{split}.txt").read_text().split() if x.strip()]

@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from conftest import SOURCE_DIR, run_vimo
+from conftest import SOURCE_DIR, run_vimo, tiny_pipeline
 
 REPS = "3"
 
@@ -15,17 +15,8 @@ REPS = "3"
 @pytest.fixture(scope="module")
 def world(vimo_bin, tmp_path_factory):
     root = tmp_path_factory.mktemp("eval_protocols")
-    S, P, T, TOK = root / "synth", root / "packed", root / "tok", root / "tokens"
-    run_vimo(vimo_bin, "data", "synth", "--out", S, "--clips", 48, "--seed", 3)
-    run_vimo(vimo_bin, "data", "prepare", "--config", SOURCE_DIR / "configs/data/synthetic.yaml",
-             f"data.root={S}", f"data.out={P}")
-    run_vimo(vimo_bin, "tokenizer", "train", "--config", SOURCE_DIR / "configs/tokenizer/demo.yaml", f"run.dir={T}",
-             f"data.packed={P}", "train.steps=2", "train.val_every=0", "model.codebook_size=16",
-             "model.num_quantizers=2", "model.width=16", "model.code_dim=16", "data.batch_size=2", "run.threads=1")
-    run_vimo(vimo_bin, "tokenizer", "encode", "--run", T, "--data", P, "--out", TOK)
-    lm_args = [f"model.tokenizer={T}", f"data.tokens={TOK}", "train.steps=2", "train.val_every=0",
-               "model.hidden_size=32", "model.intermediate_size=64", "model.num_layers=1", "model.num_heads=2",
-               "model.num_kv_heads=1", "model.text_vocab_size=400", "run.threads=1", "generate.max_new=8"]
+    w = tiny_pipeline(vimo_bin, root, 48, 3)
+    P, TOK, lm_args = w["packed"], w["tokens"], w["lm_args"]
     LM = root / "lm"
     run_vimo(vimo_bin, "pretrain", "--config", SOURCE_DIR / "configs/pretrain/demo.yaml", f"run.dir={LM}", *lm_args)
     LM_M2T = root / "lm_m2t_only"

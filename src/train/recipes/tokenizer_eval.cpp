@@ -44,11 +44,12 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
     auto out = model->forward(x);
     auto gj = motion::features_to_joints(x);  // [P, T, 22, 3]
     const auto rj = motion::features_to_joints(out.recon);
-    const double n = static_cast<double>(x.size(0) * T * motion::kNumJoints);
+    const int64_t joints = x.size(0) * T * motion::kNumJoints;
+    const double n = static_cast<double>(joints);
     // The shared metrics (eval/motion_metrics.h) per clip, weighted by its joints.
     err += eval::mpjpe_mm(rj, gj) * n;
     pa_err += eval::pa_mpjpe_mm(rj.reshape({-1, motion::kNumJoints, 3}), gj.reshape({-1, motion::kNumJoints, 3})) * n;
-    joint_frames += x.size(0) * T * motion::kNumJoints;
+    joint_frames += joints;
     if (o.feature_dim == motion::kFeatureDim)
       for (const auto& [name, rg] : groups)
         group[name] += (out.recon - x).narrow(-1, rg.first, rg.second - rg.first).abs().mean().item<double>() *
