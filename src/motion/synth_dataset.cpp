@@ -5,13 +5,13 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/parallel.h"
 #include "vimo/motion/interhuman.h"
 #include "vimo/motion/skeleton.h"
 #include "vimo/motion/synth.h"
@@ -28,50 +28,32 @@ SynthReport write_synth_dataset(const SynthOptions& o) {
   namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
   auto id_of = [](int64_t i) { return std::to_string(i + 1); };
-  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::atomic<int64_t> next{0}, frames{0};
+  std::atomic<int64_t> frames{0};
   std::vector<nlohmann::json> meta(static_cast<size_t>(o.clips));
   std::vector<int64_t> per_type(kNumSynthTypes, 0);
   std::mutex mu;
-  std::exception_ptr failure;
-  auto work = [&] {
-    try {
-      torch::NoGradGuard ng;
-      for (int64_t i; (i = next++) < o.clips;) {
-        const std::string id = id_of(i);
-        SynthClip c = synth_clip(o.seed, i);
-        bool done = fs::exists(o.out + "/motions_processed/person1/" + id + ".npy") &&
-                    fs::exists(o.out + "/motions_processed/person2/" + id + ".npy") &&
-                    fs::exists(o.out + "/annots/" + id + ".txt");
-        if (!done)
-          write_interhuman_clip(o.out, id, c.joints.select(1, 0), c.joints.select(1, 1), c.local_rot.select(1, 0),
-                                c.local_rot.select(1, 1), c.captions);
-        frames += c.joints.size(0);
-        nlohmann::json m = {{"id", id},
-                            {"type", synth_type_name(c.type)},
-                            {"actor", c.roles.actor},
-                            {"actor_side", c.roles.actor_side},
-                            {"partner_side", c.roles.partner_side},
-                            {"direction", c.roles.direction},
-                            {"variant", c.roles.variant},
-                            {"frames", c.joints.size(0)}};
-        std::lock_guard<std::mutex> lock(mu);
-        meta[static_cast<size_t>(i)] = std::move(m);
-        ++per_type[static_cast<size_t>(c.type)];
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!failure) failure = std::current_exception();
-      next = o.clips;
-    }
-  };
-  const int old_threads = at::get_num_threads();
-  at::set_num_threads(1);  // parallel over clips instead
-  std::vector<std::thread> pool;
-  for (int k = 0; k < threads; ++k) pool.emplace_back(work);
-  for (auto& th : pool) th.join();
-  at::set_num_threads(old_threads);
-  if (failure) std::rethrow_exception(failure);
+  core::parallel_items(o.clips, o.threads, [&](int64_t i) {
+    const std::string id = id_of(i);
+    SynthClip c = synth_clip(o.seed, i);
+    bool done = fs::exists(o.out + "/motions_processed/person1/" + id + ".npy") &&
+                fs::exists(o.out + "/motions_processed/person2/" + id + ".npy") &&
+                fs::exists(o.out + "/annots/" + id + ".txt");
+    if (!done)
+      write_interhuman_clip(o.out, id, c.joints.select(1, 0), c.joints.select(1, 1), c.local_rot.select(1, 0),
+                            c.local_rot.select(1, 1), c.captions);
+    frames += c.joints.size(0);
+    nlohmann::json m = {{"id", id},
+                        {"type", synth_type_name(c.type)},
+                        {"actor", c.roles.actor},
+                        {"actor_side", c.roles.actor_side},
+                        {"partner_side", c.roles.partner_side},
+                        {"direction", c.roles.direction},
+                        {"variant", c.roles.variant},
+                        {"frames", c.joints.size(0)}};
+    std::lock_guard<std::mutex> lock(mu);
+    meta[static_cast<size_t>(i)] = std::move(m);
+    ++per_type[static_cast<size_t>(c.type)];
+  });
 
   // Splits: a seeded shuffle of the ids, cut by the fractions (InterHuman ships train/val/test lists).
   std::vector<int64_t> order(static_cast<size_t>(o.clips));
