@@ -28,18 +28,26 @@ data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conve
 
 BatchStream::BatchStream(const data::TokenCache& cache, const SampleStream& samples, const Templates& templates,
                          const text::ChatTemplate& chat, int64_t pad_id, BatchOptions o, int64_t seed)
-    : cache_(cache), samples_(samples), templates_(templates), chat_(chat), pad_(pad_id), o_(o), seed_(seed) {
+    : BatchStream(
+          [&cache, &samples, &templates, &chat, layers = o.layers](int64_t n) {
+            const Sample s = samples.draw(n);
+            const auto clip = cache.clip(s.clip);
+            return SourceItem{render_sequence(chat, build_conversation(templates, s, clip, layers), static_cast<int64_t>(s.task)),
+                              task_name(s.task) + ", clip " + clip.id};
+          },
+          pad_id, o, seed) {}
+
+BatchStream::BatchStream(SampleSource source, int64_t pad_id, BatchOptions o, int64_t seed)
+    : source_(std::move(source)), pad_(pad_id), o_(o), seed_(seed) {
   VIMO_CHECK(o_.layers > 0, "BatchStream: layers must be positive");
 }
 
 std::optional<data::TokenSeq> BatchStream::render(int64_t n) {
-  const Sample s = samples_.draw(n);
-  const auto clip = cache_.clip(s.clip);
-  auto seq = render_sequence(chat_, build_conversation(templates_, s, clip, o_.layers), static_cast<int64_t>(s.task));
-  if (static_cast<int64_t>(seq.ids.size()) <= o_.max_length) return seq;
+  auto item = source_(n);
+  if (item.seq && static_cast<int64_t>(item.seq->ids.size()) <= o_.max_length) return std::move(item.seq);
   if (++too_long_ <= 5)
-    log::warn("sample ", n, " (", task_name(s.task), ", clip ", clip.id, ") has ", seq.ids.size(),
-              " tokens, more than data.max_length=", o_.max_length, "; skipped",
+    log::warn("sample ", n, " (", item.what, ")", item.seq ? " has " + std::to_string(item.seq->ids.size()) + " tokens," : "",
+              " does not fit data.max_length=", o_.max_length, "; skipped",
               too_long_ == 5 ? " (further ones are counted, not listed)" : "");
   return std::nullopt;
 }

@@ -1,11 +1,30 @@
 // Stage-3 samples from conversation records (dialogue.h).
 #include "vimo/vim/dialogue.h"
 
+#include <algorithm>
+
 #include "vimo/core/error.h"
 #include "vimo/vim/batches.h"
 #include "vimo/vim/tasks.h"
 
 namespace vimo::vim {
+
+int64_t conversation_tag(const std::string& task) {
+  const auto& all = data::conversation_tasks();
+  const auto it = std::find(all.begin(), all.end(), task);
+  VIMO_CHECK(it != all.end(), "unknown conversation task '" + task + "'");
+  return kConversationTag + (it - all.begin());
+}
+
+std::string tag_name(int64_t tag) {
+  const auto& all = data::conversation_tasks();
+  if (tag >= kConversationTag && tag < kConversationTag + static_cast<int64_t>(all.size())) {
+    const std::string& t = all[static_cast<size_t>(tag - kConversationTag)];
+    return t == "editing" || t == "reasoning" || t == "story" ? t : "conv_" + t;
+  }
+  VIMO_CHECK(tag >= 0 && tag < kNumTasks, "unknown sequence tag " + std::to_string(tag));
+  return task_name(static_cast<Task>(tag));
+}
 
 text::Conversation build_dialogue(const data::ConversationRecord& r, const ClipLookup& clips, int64_t layers) {
   text::Conversation c;
@@ -39,6 +58,19 @@ std::optional<FittedDialogue> fit_dialogue(const text::ChatTemplate& chat, text:
     c.erase(c.begin() + static_cast<std::ptrdiff_t>(first), c.begin() + static_cast<std::ptrdiff_t>(first + 2));
     out.dropped_turns += 2;
   }
+}
+
+int64_t fit_prompt(const text::ChatTemplate& chat, text::Conversation& c, int64_t budget) {
+  const size_t first = !c.empty() && c.front().role == text::Role::kSystem ? 1 : 0;
+  int64_t dropped = 0;
+  while (static_cast<int64_t>(chat.render(c, true).ids.size()) > budget && c.size() > first + 1) {
+    c.erase(c.begin() + static_cast<int64_t>(first), c.begin() + static_cast<int64_t>(first) + 2);
+    dropped += 2;
+  }
+  const auto n = static_cast<int64_t>(chat.render(c, true).ids.size());
+  VIMO_CHECK(n <= budget, "the last user turn alone is " + std::to_string(n) + " tokens, more than the " + std::to_string(budget) +
+                              " the context leaves beside the answer; shorten its motion or lower the answer length");
+  return dropped;
 }
 
 }  // namespace vimo::vim

@@ -146,6 +146,22 @@ text::Segment motion_segment(const torch::Tensor& codes, text::Segment::Kind kin
   return s;
 }
 
+torch::Tensor segment_codes(const text::Segment& s, int64_t layers) {
+  if (s.kind == text::Segment::Kind::kText) return {};
+  const int64_t P = s.kind == text::Segment::Kind::kMotion ? 2 : 1;
+  const int64_t T = static_cast<int64_t>(s.codes.size()) / (P * layers);
+  if (T == 0) return {};
+  std::vector<int64_t> c(s.codes.begin(), s.codes.begin() + T * P * layers);
+  return torch::tensor(c, torch::kLong).reshape({T, P, layers});
+}
+
+std::string turn_text(const text::Turn& t) {
+  std::string s;
+  for (const auto& g : t.segments)
+    if (g.kind == text::Segment::Kind::kText) s += (s.empty() ? "" : " ") + g.text;
+  return s;
+}
+
 std::vector<text::Segment> fill_template(const std::string& tmpl, const std::string& caption, const torch::Tensor& codes,
                                          int64_t layers) {
   std::vector<text::Segment> out;

@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "vimo/data/packing.h"
@@ -24,10 +27,21 @@ struct BatchOptions {
 // Renders a conversation to a training sequence: targets on assistant tokens only.
 data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag);
 
+// Sample n of a stream, rendered: its sequence (nullopt when it cannot be made to fit the context) and
+// what it is, for the log line of a skipped sample.
+struct SourceItem {
+  std::optional<data::TokenSeq> seq;
+  std::string what;
+};
+using SampleSource = std::function<SourceItem(int64_t n)>;
+
 class BatchStream {
  public:
+  // Stage 2: the samples of the task mixture over `cache`.
   BatchStream(const data::TokenCache& cache, const SampleStream& samples, const Templates& templates,
               const text::ChatTemplate& chat, int64_t pad_id, BatchOptions o, int64_t seed);
+  // Any source of rendered samples (stage 3: conversations mixed with stage-2 samples).
+  BatchStream(SampleSource source, int64_t pad_id, BatchOptions o, int64_t seed);
   data::LmBatch next();
   nlohmann::json state() const;
   void load_state(const nlohmann::json& s);
@@ -37,10 +51,7 @@ class BatchStream {
 
  private:
   void fill_pool(int64_t p);
-  const data::TokenCache& cache_;
-  const SampleStream& samples_;
-  const Templates& templates_;
-  const text::ChatTemplate& chat_;
+  SampleSource source_;
   int64_t pad_;
   BatchOptions o_;
   int64_t seed_;

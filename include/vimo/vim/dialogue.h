@@ -13,6 +13,14 @@
 
 namespace vimo::vim {
 
+// Sequence tags: a stage-2 sample keeps its Task's index; a conversation of task k of
+// data::conversation_tasks() gets kConversationTag + k.
+constexpr int64_t kConversationTag = 100;
+int64_t conversation_tag(const std::string& task);
+// "t2m", "m2t", ... for stage-2 tags; "editing", "reasoning", "story", "conv_t2m", "conv_m2t",
+// "conv_reaction" for conversations (the suffix of loss_<name> in validation metrics).
+std::string tag_name(int64_t tag);
+
 // Finds a clip by id (nullopt: unknown).
 using ClipLookup = std::function<std::optional<data::TokenClip>(const std::string& id)>;
 
@@ -29,5 +37,10 @@ struct FittedDialogue {
 // dropped (a leading system turn stays). nullopt when even the last exchange alone is too long.
 std::optional<FittedDialogue> fit_dialogue(const text::ChatTemplate& chat, text::Conversation c, int64_t max_length,
                                            int64_t tag);
+
+// A generation prompt (`c` ending with a user turn): while its rendering with the open assistant
+// header is longer than `budget` ids, the oldest user/assistant exchange is dropped (a leading system
+// turn stays). Returns the turns dropped; a vimo::Error when the last user turn alone is too long.
+int64_t fit_prompt(const text::ChatTemplate& chat, text::Conversation& c, int64_t budget);
 
 }  // namespace vimo::vim

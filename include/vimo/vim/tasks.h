@@ -50,6 +50,11 @@ class Templates {
 
 // Codes [T', P, Q] int64 of a clip -> a motion segment of `kind` using the first `layers` levels.
 text::Segment motion_segment(const torch::Tensor& codes, text::Segment::Kind kind, int64_t layers);
+// Its inverse: a motion segment's codes [T', P, layers] int64 (P = 2 for <motion>, 1 for <motion_a|b>), a
+// trailing partial step dropped; undefined for a text segment or one without a whole step.
+torch::Tensor segment_codes(const text::Segment& s, int64_t layers);
+// The text segments of a turn joined by single spaces (its motion blocks left out).
+std::string turn_text(const text::Turn& t);
 // A user prompt from a template: text pieces and motion segments in template order.
 std::vector<text::Segment> fill_template(const std::string& tmpl, const std::string& caption,
                                          const torch::Tensor& codes, int64_t layers);

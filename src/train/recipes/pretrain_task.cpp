@@ -11,6 +11,7 @@
 #include "vimo/lm/loss.h"
 #include "vimo/motion/features.h"
 #include "vimo/motion/render.h"
+#include "vimo/vim/dialogue.h"
 
 namespace fs = std::filesystem;
 
@@ -77,7 +78,7 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
   std::map<std::string, double> out;
   double loss = 0, tgt = 0, ok = 0;
   for (const auto& [tag, a] : acc) {
-    const std::string name = vim::task_name(static_cast<vim::Task>(tag));
+    const std::string name = vim::tag_name(tag);
     out["loss_" + name] = a[0] / std::max(1.0, a[1]);
     out["accuracy_" + name] = a[2] / std::max(1.0, a[1]);
     loss += a[0], tgt += a[1], ok += a[2];
@@ -136,10 +137,11 @@ std::vector<ParamGroup> PretrainTask::param_groups() {
   return {main, rows};
 }
 
-StepOutput PretrainTask::forward(int64_t) {
-  auto& m = model_.lm();
+StepOutput PretrainTask::forward(int64_t) { return lm_step(model_, batches_->next()); }
+
+StepOutput lm_step(vim::VimModel& model, const data::LmBatch& b) {
+  auto& m = model.lm();
   const auto dev = m->device();
-  auto b = batches_->next();
   lm::ForwardOptions f;
   f.segment_ids = b.segment_ids.to(dev);
   f.positions = b.positions.to(dev);

@@ -40,6 +40,10 @@ class PretrainTask : public Task {
   int64_t step_ = 0;
 };
 
+// The loss (sum over target tokens), accuracy, token count and fill of one LM batch: the training
+// step of stages 2 and 3.
+StepOutput lm_step(vim::VimModel& model, const data::LmBatch& batch);
+
 // The task mixture of a config.
 vim::TaskMix task_mix(const PretrainConfig& c);
 
