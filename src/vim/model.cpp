@@ -224,63 +224,46 @@ const char* close_name(text::Segment::Kind k) {
   return k == text::Segment::Kind::kMotion ? "</motion>" : k == text::Segment::Kind::kMotionA ? "</motion_a>" : "</motion_b>";
 }
 
-// Per sequence: text mode (text ids or the end token) or inside a motion block (the legal ids of the
-// current slot, the close token after a complete frame, only the close token at the step limit), and
-// the end token once the block is closed.
-struct Constraint {
+const text::Segment::Kind kKinds[3] = {text::Segment::Kind::kMotion, text::Segment::Kind::kMotionA,
+                                       text::Segment::Kind::kMotionB};
+}  // namespace
+
+// Per sequence: text mode (text ids or the end token; in a free turn also the motion open tokens) or
+// inside a motion block (the legal ids of the current slot, the close token after a complete frame,
+// only the close token at the step limit); a task's block is followed by the end token only, a free
+// turn goes back to text.
+struct DecodeConstraint {
   bool motion = false;
+  bool free = false;
   int persons = 2;
   int64_t slots = 0;   // motion ids emitted in the block
   bool closed = false;
   int close_id = -1;
 };
 
-}  // namespace
-
-std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const GenerateSettings& s) {
-  VIMO_CHECK(!reqs.empty(), "generate: no requests");
+std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                               std::vector<DecodeConstraint>& cons, int64_t max_new,
+                                                               const GenerateSettings& s) {
   const auto& v = p_->vocab;
   const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
-  VIMO_CHECK(v.size() == V, "vocabulary (" + std::to_string(v.size()) + ") and LM (" + std::to_string(V) + ") differ in size");
   const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
-  std::vector<std::vector<int64_t>> prompts;
-  std::vector<Constraint> cons;
-  int64_t max_new = 1;
-  for (const auto& r : reqs) {
-    check_task(r.task);
-    const bool reaction = r.task == Task::kA2B || r.task == Task::kB2A;
-    const bool with_caption = reaction && !r.caption.empty() && p_->templates.has(r.task, true);
-    torch::Tensor codes = r.codes.defined() ? r.codes : torch::zeros({0, 2, Q}, torch::kLong);
-    if (!task_needs_caption(r.task) || reaction) {
-      VIMO_CHECK(r.codes.defined() && r.codes.size(0) > 0, "task " + task_name(r.task) + " needs an input motion");
-      VIMO_CHECK(codes.dim() == 3 && codes.size(2) >= Q && codes.min().item<int64_t>() >= 0 && codes.max().item<int64_t>() < K,
-                 "input motion codes must be [T', 2, >=" + std::to_string(Q) + "] in 0.." + std::to_string(K - 1) +
-                     ", got " + c10::str(codes.sizes()));
-    }
-    auto conv = build_prompt(p_->templates, r.task, r.tmpl, r.caption, codes, Q, with_caption);
-    auto ids = p_->chat.render(conv, /*generation_prompt=*/true).ids;
-    Constraint c;
-    if (auto kind = response_motion(r.task)) {
-      ids.push_back(v.special(open_name(*kind)));
-      c.motion = true;
-      c.persons = *kind == text::Segment::Kind::kMotion ? 2 : 1;
-      c.close_id = v.special(close_name(*kind));
-      max_new = std::max(max_new, s.max_motion_steps * c.persons * Q + 2);
-    } else {
-      max_new = std::max(max_new, s.max_new + 1);
-    }
+  for (const auto& ids : prompts)
     VIMO_CHECK(static_cast<int64_t>(ids.size()) + max_new <= p_->lm->config().max_position_embeddings,
                "prompt of " + std::to_string(ids.size()) + " tokens plus " + std::to_string(max_new) +
                    " new ones exceeds the LM's context of " + std::to_string(p_->lm->config().max_position_embeddings));
-    prompts.emplace_back(ids.begin(), ids.end());
-    cons.push_back(c);
-  }
   // Allowed-id masks: text ids (not special) plus the end token, and each quantizer level's ids.
   auto text_ok = torch::zeros({V}, torch::kBool);
   {
     auto a = text_ok.accessor<bool, 1>();
     for (int i = 0; i < v.text_size(); ++i) a[i] = v.info(i).kind == text::TokenKind::kText && !p_->text->is_special(i);
     a[end_id] = true;
+  }
+  auto free_ok = text_ok.clone();
+  int open_ids[3], close_ids[3];
+  for (int k = 0; k < 3; ++k) {
+    open_ids[k] = v.special(open_name(kKinds[k]));
+    close_ids[k] = v.special(close_name(kKinds[k]));
+    free_ok[open_ids[k]] = true;
   }
   std::vector<torch::Tensor> level_ok;
   for (int64_t q = 0; q < Q; ++q) {
@@ -305,14 +288,25 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
         auto row = logits.narrow(0, static_cast<int64_t>(b), 1);
         lm::apply_repetition_penalty(row, {seen[b]}, s.repetition_penalty);
       }
-      if (step > 0 && c.motion && !c.closed) {
+      if (step > 0) {
         const int64_t last = seen[b].back();
-        if (last == c.close_id) c.closed = true;
-        else ++c.slots;
+        if (c.motion && !c.closed) {
+          if (last == c.close_id) {
+            c.closed = true;
+            if (c.free) c.motion = false, c.closed = false;
+          } else {
+            ++c.slots;
+          }
+        } else if (c.free) {
+          for (int k = 0; k < 3; ++k)
+            if (last == open_ids[k]) c.motion = true, c.slots = 0, c.persons = k == 0 ? 2 : 1, c.close_id = close_ids[k];
+        }
       }
       torch::Tensor ok;
       if (!c.motion || c.closed) {
-        ok = c.motion ? torch::zeros({V}, torch::kBool).index_fill_(0, torch::tensor({int64_t{end_id}}), true) : text_ok;
+        ok = c.free ? free_ok
+             : c.motion ? torch::zeros({V}, torch::kBool).index_fill_(0, torch::tensor({int64_t{end_id}}), true)
+                        : text_ok;
       } else {
         const int64_t frame = c.persons * Q;
         if (c.slots >= s.max_motion_steps * frame) {
@@ -329,7 +323,45 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
       logits[static_cast<int64_t>(b)].masked_fill_(ok.logical_not().to(logits.device()), ninf);
     }
   };
-  auto out = lm::generate(p_->lm, prompts, o);
+  return lm::generate(p_->lm, prompts, o);
+}
+
+std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const GenerateSettings& s) {
+  VIMO_CHECK(!reqs.empty(), "generate: no requests");
+  const auto& v = p_->vocab;
+  const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
+  VIMO_CHECK(v.size() == V, "vocabulary (" + std::to_string(v.size()) + ") and LM (" + std::to_string(V) + ") differ in size");
+  const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<DecodeConstraint> cons;
+  int64_t max_new = 1;
+  for (const auto& r : reqs) {
+    check_task(r.task);
+    const bool reaction = r.task == Task::kA2B || r.task == Task::kB2A;
+    const bool with_caption = reaction && !r.caption.empty() && p_->templates.has(r.task, true);
+    torch::Tensor codes = r.codes.defined() ? r.codes : torch::zeros({0, 2, Q}, torch::kLong);
+    if (!task_needs_caption(r.task) || reaction) {
+      VIMO_CHECK(r.codes.defined() && r.codes.size(0) > 0, "task " + task_name(r.task) + " needs an input motion");
+      VIMO_CHECK(codes.dim() == 3 && codes.size(2) >= Q && codes.min().item<int64_t>() >= 0 && codes.max().item<int64_t>() < K,
+                 "input motion codes must be [T', 2, >=" + std::to_string(Q) + "] in 0.." + std::to_string(K - 1) +
+                     ", got " + c10::str(codes.sizes()));
+    }
+    auto conv = build_prompt(p_->templates, r.task, r.tmpl, r.caption, codes, Q, with_caption);
+    auto ids = p_->chat.render(conv, /*generation_prompt=*/true).ids;
+    DecodeConstraint c;
+    if (auto kind = response_motion(r.task)) {
+      ids.push_back(v.special(open_name(*kind)));
+      c.motion = true;
+      c.persons = *kind == text::Segment::Kind::kMotion ? 2 : 1;
+      c.close_id = v.special(close_name(*kind));
+      max_new = std::max(max_new, s.max_motion_steps * c.persons * Q + 2);
+    } else {
+      max_new = std::max(max_new, s.max_new + 1);
+    }
+    prompts.emplace_back(ids.begin(), ids.end());
+    cons.push_back(c);
+  }
+  auto out = decode_constrained(prompts, cons, max_new, s);
   std::vector<Result> res;
   for (size_t b = 0; b < reqs.size(); ++b) {
     Result r;
@@ -355,6 +387,31 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
     res.push_back(std::move(r));
   }
   return res;
+}
+
+std::vector<text::Turn> VimModel::respond(const std::vector<text::Conversation>& convs, const GenerateSettings& s) {
+  VIMO_CHECK(!convs.empty(), "respond: no conversations");
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<DecodeConstraint> cons;
+  for (const auto& c : convs) {
+    VIMO_CHECK(!c.empty() && c.back().role == text::Role::kUser, "respond: a conversation must end with a user turn");
+    const auto ids = p_->chat.render(c, /*generation_prompt=*/true).ids;
+    prompts.emplace_back(ids.begin(), ids.end());
+    DecodeConstraint k;
+    k.free = true;
+    cons.push_back(k);
+  }
+  const int64_t max_new = s.max_new + s.max_motion_steps * 2 * p_->spec.layers + 2;
+  auto out = decode_constrained(prompts, cons, max_new, s);
+  std::vector<text::Turn> turns;
+  for (size_t b = 0; b < convs.size(); ++b) {
+    std::vector<int> ids(prompts[b].begin(), prompts[b].end());
+    for (int64_t id : out[b]) ids.push_back(static_cast<int>(id));
+    auto parsed = p_->chat.parse(ids);
+    VIMO_CHECK(!parsed.empty() && parsed.back().role == text::Role::kAssistant, "respond: the model's answer could not be parsed");
+    turns.push_back(parsed.back());
+  }
+  return turns;
 }
 
 }  // namespace vimo::vim

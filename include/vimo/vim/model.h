@@ -68,6 +68,8 @@ struct Result {
   std::vector<int64_t> ids;  // the generated ids
 };
 
+struct DecodeConstraint;  // per-sequence state of constrained decoding (model.cpp)
+
 class VimModel {
  public:
   VimModel(lm::LlamaForCausalLM lm, text::UnifiedVocab vocab, std::shared_ptr<text::TextTokenizer> text,
@@ -90,12 +92,19 @@ class VimModel {
 
   // Batched generation; a task the run was not trained on is a vimo::Error naming the trained ones.
   std::vector<Result> generate(const std::vector<Request>& requests, const GenerateSettings& s);
+  // The assistant's next turn after each conversation (each ending with a user turn): text, and a
+  // motion block wherever the model opens one (<motion>, <motion_a>, <motion_b>), decoded under the
+  // same slot constraints as generate(); s.max_new bounds the text, s.max_motion_steps each block.
+  std::vector<text::Turn> respond(const std::vector<text::Conversation>& conversations, const GenerateSettings& s);
   // features [T, P, 262] (or [T, 262]) -> codes [T', P, layers]; codes [T', P, L] -> features [4T', P, 262].
   torch::Tensor encode_motion(const torch::Tensor& features);
   torch::Tensor decode_motion(const torch::Tensor& codes);
   void check_task(Task t) const;
 
  private:
+  std::vector<std::vector<int64_t>> decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                       std::vector<DecodeConstraint>& cons, int64_t max_new,
+                                                       const GenerateSettings& s);
   struct Parts {
     Parts(lm::LlamaForCausalLM m, text::UnifiedVocab v, std::shared_ptr<text::TextTokenizer> t, ModelSpec s, Templates tp)
         : lm(std::move(m)), vocab(std::move(v)), text(std::move(t)), chat(vocab, *text), spec(std::move(s)),
