@@ -1,5 +1,5 @@
-// `vimo data conversations`: check a conversation file against a token cache, or convert instruction
-// triples into conversations (docs/conversations.md).
+// `vimo data conversations`: synthesize Inter-MT2-style conversations with their clips, check a
+// conversation file against a token cache, or convert instruction triples (docs/conversations.md).
 #include <filesystem>
 #include <iostream>
 #include <limits>
@@ -8,6 +8,7 @@
 #include "command.h"
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
+#include "vimo/data/conversation_synth.h"
 #include "vimo/data/conversations.h"
 #include "vimo/data/token_cache.h"
 #include "vimo/text/chat.h"
@@ -22,8 +23,9 @@ namespace vimo::cli {
 namespace {
 
 struct ConvArgs {
-  std::string check, triples, out, tokens, prefix = "triple_", run, render_out;
+  std::string check, triples, out, tokens, prefix = "triple_", run, render_out, synthetic;
   int64_t max_length = 0;
+  data::SynthConversationOptions synth;
 };
 
 // The clips of every split of a token-cache directory, by id.
@@ -103,20 +105,43 @@ void summary(const std::vector<data::ConversationRecord>& rs) {
 Registrar reg(23, [](CLI::App& app) {
   auto* g = group(app, "data", "datasets: synthetic data, packing into HDF5, inspection");
   auto a = std::make_shared<ConvArgs>();
-  auto* c = g->add_subcommand("conversations", "stage-3 conversations (JSONL): check a file, or convert instruction triples");
+  auto* c = g->add_subcommand("conversations", "stage-3 conversations (JSONL): synthesize them, check a file, or convert instruction triples");
   auto* chk = c->add_option("--check", a->check, "conversation file to check, line by line (.jsonl)");
   auto* tri = c->add_option("--from-triples", a->triples,
                             "instruction triples (JSONL or tab-separated: instruction, source caption, target caption "
                             "[, source clip, target clip]) to convert");
+  auto* syn = c->add_option("--synthetic", a->synthetic,
+                            "synthesize conversations: the InterHuman dataset root that receives their clips (with --out DIR)");
   chk->excludes(tri);
-  c->add_option("--out", a->out, "--from-triples: the conversation file to write (.jsonl)");
+  syn->excludes(chk)->excludes(tri);
+  c->add_option("--count", a->synth.count, "--synthetic: conversations to make")->check(CLI::Range(1, 100000000));
+  c->add_option("--seed", a->synth.seed, "--synthetic: random seed; the same seed makes the same conversations and clips");
+  c->add_option("--task-weights", a->synth.task_weights, "--synthetic: editing reasoning story shares (default Inter-MT2's 0.42 0.17 0.41)")
+      ->expected(3);
+  c->add_option("--threads", a->synth.threads, "--synthetic: worker threads (0: all cores)");
+  c->add_option("--out", a->out, "--from-triples: the conversation file to write (.jsonl); --synthetic: the directory of "
+                                  "{train,val,test}.jsonl and meta.json");
   c->add_option("--tokens", a->tokens, "token-cache directory whose clips the motion ids must name");
   c->add_option("--id-prefix", a->prefix, "--from-triples: prefix of the ids of triples without one (+ line number)");
   c->add_option("--run", a->run, "--check: also render every conversation with this LM run's chat template (needs --tokens)");
   c->add_option("--max-length", a->max_length, "--run: the context length; longer conversations lose their oldest exchanges");
   c->add_option("--render-out", a->render_out, "--run: write per conversation {id, tokens, fits, dropped_turns, ids, loss_tokens} (JSONL)");
   c->callback([a] {
-    VIMO_CHECK(!a->check.empty() || !a->triples.empty(), "give --check FILE.jsonl or --from-triples FILE --out FILE.jsonl");
+    if (!a->synthetic.empty()) {
+      VIMO_CHECK(!a->out.empty(), "--synthetic DIR needs --out DIR (where {train,val,test}.jsonl are written)");
+      a->synth.clips_root = a->synthetic;
+      a->synth.out = a->out;
+      const auto r = data::write_synth_conversations(a->synth);
+      std::cout << "wrote " << r.conversations << " conversations (" << r.turns << " turns) to " << a->out << " and " << r.clips
+                << " clips to " << a->synthetic << " in " << r.seconds << " s;";
+      for (const auto& [t, n] : r.per_task) std::cout << " " << t << " " << n;
+      std::cout << "; edits:";
+      for (const auto& [t, n] : r.per_edit) std::cout << " " << t << " " << n;
+      std::cout << "\n";
+      return;
+    }
+    VIMO_CHECK(!a->check.empty() || !a->triples.empty(),
+               "give --synthetic DIR --out DIR, --check FILE.jsonl or --from-triples FILE --out FILE.jsonl");
     const auto clips = a->tokens.empty() ? vim::ClipLookup() : clip_lookup(a->tokens);
     const auto known = clips ? std::function<bool(const std::string&)>([clips](const std::string& id) {
       return clips(id).has_value();
