@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "data_test_util.h"
 #include "vimo/core/error.h"
@@ -16,6 +17,7 @@
 #include "vimo/lm/loss.h"
 #include "vimo/text/sentencepiece.h"
 #include "vimo/train/recipes/pretrain_task.h"
+#include "vimo/vim/dialogue.h"
 
 using namespace vimo;
 namespace fs = std::filesystem;
@@ -316,4 +318,126 @@ TEST(PretrainTask, TooLongSamplesAreSkippedAndCounted) {
     EXPECT_LE(b.ids.size(1), w.cfg.data.max_length);
   }
   EXPECT_GT(task.batches().too_long(), 0);
+}
+
+// ---- stage 3 (vim/dialogue.h, the instruct step) ----
+
+namespace {
+
+// A conversation of `clips` ids: remember motion 1, okay, a question with motion 2, the answer.
+data::ConversationRecord memory_dialogue(const std::string& first, const std::string& second, const std::string& answer) {
+  data::ConversationRecord r;
+  r.id = "m" + first + "_" + second;
+  r.task = "reasoning";
+  r.turns = {{"user", "remember this.", first}, {"assistant", "okay.", ""},
+             {"user", "what did they do before this?", second}, {"assistant", answer, ""}};
+  return r;
+}
+
+vim::ClipLookup lookup_of(const data::TokenCache& c) {
+  return [&c](const std::string& id) -> std::optional<data::TokenClip> {
+    auto k = c.find(id);
+    if (!k) return std::nullopt;
+    return c.clip(*k);
+  };
+}
+
+}  // namespace
+
+TEST(InstructLoss, OnlyAssistantTurnsAreTargetsAndTheLossIsTheirCrossEntropy) {
+  World w("imask");
+  auto& m = *w.model;
+  auto conv = vim::build_dialogue(memory_dialogue("1", "2", "they hug."), lookup_of(*w.cache), Q);
+  auto fit = vim::fit_dialogue(m.chat(), conv, 4096, vim::conversation_tag("reasoning"));
+  ASSERT_TRUE(fit.has_value());
+  const auto& seq = fit->seq;
+  // Independently of the renderer's mask: scan the role tokens; tokens after <|assistant|> up to and
+  // including its <|end|> are predicted, nothing else is.
+  const int user = m.vocab().special("<|user|>"), asst = m.vocab().special("<|assistant|>"), end = m.vocab().special("<|end|>");
+  std::vector<int64_t> assistant_pos;  // positions t whose next token is an assistant token
+  bool inside = false;
+  for (size_t t = 0; t < seq.ids.size(); ++t) {
+    const int id = seq.ids[t];
+    if (t > 0 && inside) assistant_pos.push_back(static_cast<int64_t>(t) - 1);
+    if (id == asst) inside = true;
+    else if (id == user) inside = false;
+    else if (id == end && inside) inside = false;
+  }
+  ASSERT_GT(assistant_pos.size(), 6u);  // "okay." and "they hug." with their end tokens
+  std::vector<int64_t> expect(seq.ids.size(), -100);
+  for (auto t : assistant_pos) expect[static_cast<size_t>(t)] = seq.ids[static_cast<size_t>(t) + 1];
+  EXPECT_EQ(seq.targets, expect);
+
+  // The training step's loss and gradients equal the cross-entropy over those positions alone.
+  auto batch = data::make_batch({{seq}}, m.vocab().special("<pad>"));
+  m.lm()->zero_grad();
+  auto out = train::lm_step(m, batch);
+  out.loss.backward();
+  std::vector<torch::Tensor> g1;
+  for (auto& p : m.lm()->parameters()) g1.push_back(p.grad().clone());
+  m.lm()->zero_grad();
+  auto logits = m.lm()->forward(batch.ids).squeeze(0);  // [T, V]
+  auto pos = torch::tensor(assistant_pos, torch::kLong);
+  auto tgt = batch.ids.squeeze(0).index_select(0, pos + 1);
+  auto ref = torch::nn::functional::cross_entropy(logits.index_select(0, pos), tgt,
+                                                  torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  ref.backward();
+  EXPECT_NEAR(out.loss.item<double>(), ref.item<double>(), 1e-4 * std::abs(ref.item<double>()));
+  EXPECT_EQ(out.items, static_cast<int64_t>(assistant_pos.size()));
+  size_t k = 0;
+  for (auto& p : m.lm()->parameters()) {
+    EXPECT_TRUE(torch::allclose(p.grad(), g1[k], 1e-4, 1e-6)) << k;
+    ++k;
+  }
+  // Control: were a user-turn position a target, the loss would change (the check can fail).
+  auto leaked = batch.targets.clone();
+  leaked[0][1] = batch.ids[0][2];
+  auto b2 = batch;
+  b2.targets = leaked;
+  EXPECT_GT(std::abs(train::lm_step(m, b2).loss.item<double>() - out.loss.item<double>()), 1e-3);
+}
+
+TEST(InstructMultiTurn, TheAnswerOfTurnFourDependsOnTheMotionOfTurnOne) {
+  // A learned check: the word of the last answer is a function of the first turn's motion only (the
+  // motion of turn 3 is unrelated), so a model answering right must read turn 1.
+  World w("imulti");
+  auto& m = *w.model;
+  const std::vector<std::string> words = {"they hug.", "they push.", "they wave.", "they bow."};
+  const auto clips = lookup_of(*w.cache);
+  auto record = [&](int first, int second) {
+    return memory_dialogue(std::to_string(first + 1), std::to_string(second + 1), words[static_cast<size_t>(first % 4)]);
+  };
+  std::vector<data::TokenSeq> seqs;
+  for (int a = 0; a < 8; ++a)
+    for (int b = 8; b < 20; ++b)  // clips 20..23 stay out: the test's turn-3 motions are new
+      seqs.push_back(vim::fit_dialogue(m.chat(), vim::build_dialogue(record(a, b), clips, Q), 4096, 0)->seq);
+  torch::manual_seed(1);
+  torch::optim::Adam opt(m.lm()->parameters(), torch::optim::AdamOptions(3e-3));
+  m.lm()->train();
+  std::mt19937_64 rng(2);
+  for (int step = 0; step < 300; ++step) {
+    std::vector<std::vector<data::TokenSeq>> rows;
+    for (int r = 0; r < 8; ++r) rows.push_back({seqs[rng() % seqs.size()]});
+    auto out = train::lm_step(m, data::make_batch(rows, m.vocab().special("<pad>")));
+    opt.zero_grad();
+    (out.loss / static_cast<double>(out.items)).backward();
+    opt.step();
+  }
+  m.lm()->eval();
+  vim::GenerateSettings g;
+  g.greedy = true;
+  g.max_new = 8;
+  g.max_motion_steps = 4;
+  int right = 0, total = 0;
+  for (int a = 0; a < 8; ++a) {
+    auto r = record(a, 20 + a % 4);
+    r.turns.pop_back();
+    auto turn = m.respond({vim::build_dialogue(r, clips, Q)}, g).at(0);
+    std::string text;
+    for (const auto& s : turn.segments)
+      if (s.kind == text::Segment::Kind::kText) text += s.text;
+    right += text.find(words[static_cast<size_t>(a % 4)].substr(5, 3)) != std::string::npos;
+    ++total;
+  }
+  EXPECT_GE(right, 7) << right << " of " << total;
 }
