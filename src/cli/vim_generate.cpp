@@ -72,7 +72,8 @@ Registrar reg(70, [](CLI::App& app) {
   auto a = std::make_shared<GenArgs>();
   auto* c = app.add_subcommand("generate", "generate with a trained LM run: t2m (--text), m2t (--motion), reactions (--motion-a/--motion-b)");
   c->add_option("--run", a->run, "LM run directory (made by `vimo pretrain`)")->required();
-  c->add_option("--task", a->task, "t2m | m2t | a2b | b2a | reaction (a2b with --motion-a, b2a with --motion-b) | t2m_single | m2t_single");
+  c->add_option("--task", a->task, "t2m | m2t | a2b | b2a | reaction (a2b with --motion-a, b2a with --motion-b) | t2m_single | m2t_single | "
+                "editing | reasoning | story (stage-3 runs: --text and --motion as one user turn)");
   c->add_option("--text", a->text, "the caption (t2m; optional for reactions)");
   c->add_option("--motion", a->motion, "m2t: features .npy [T, 2, 262] (m2t_single: [T, 262])");
   c->add_option("--motion-a", a->motion_a, "reaction: person A's features .npy [T, 262]; B is generated");
@@ -98,9 +99,10 @@ Registrar reg(70, [](CLI::App& app) {
       VIMO_CHECK(a->motion_a.empty() != a->motion_b.empty(), "--task reaction needs exactly one of --motion-a / --motion-b");
       task = a->motion_a.empty() ? "b2a" : "a2b";
     }
-    const vim::Task t = vim::parse_task(task, "--task");
+    const bool conversational = task == "editing" || task == "reasoning" || task == "story";
+    const vim::Task t = conversational ? vim::Task::kT2M : vim::parse_task(task, "--task (or editing, reasoning, story)");
     auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
-    model.check_task(t);
+    if (!conversational) model.check_task(t);
     const auto d = vim::run_generate_section(a->run);
     auto g = vim::GenerateSettings::from(d);
     g.greedy = a->greedy || (d.greedy && !a->sample);
@@ -110,12 +112,40 @@ Registrar reg(70, [](CLI::App& app) {
     g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed));
     g.repetition_penalty = a->repetition_penalty.value_or(d.repetition_penalty);
     g.max_motion_steps = a->max_steps.value_or(75);
+    const int64_t Q = model.spec().layers;
+    if (conversational) {  // one user turn (text and the optional --motion) answered freely, as in `vimo chat`
+      VIMO_CHECK(!a->text.empty(), "--task " + task + " needs --text \"...\" (e.g. \"make it slower\")");
+      VIMO_CHECK(task == "story" || !a->motion.empty(), "--task " + task + " needs --motion source.npy (the scene to " +
+                                                            (task == "editing" ? "edit" : "reason about") + ")");
+      text::Turn user{text::Role::kUser, {{text::Segment::Kind::kText, a->text, {}}}};
+      if (!a->motion.empty()) {
+        auto codes = model.encode_motion(load_features(a->motion, 2));
+        user.segments.push_back(vim::motion_segment(codes, text::Segment::Kind::kMotion, model.spec().layers));
+      }
+      for (int i = 0; i < a->num; ++i) {
+        g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed)) + static_cast<uint64_t>(i);
+        const auto turn = model.respond({{user}}, g).at(0);
+        bool wrote = false;
+        for (const auto& sg : turn.segments) {
+          if (sg.kind == text::Segment::Kind::kText) {
+            std::cout << sg.text << "\n";
+            continue;
+          }
+          const torch::Tensor codes = vim::segment_codes(sg, Q);  // [T, P, Q]
+          if (wrote || !codes.defined()) continue;
+          VIMO_CHECK(!a->out.empty(), "the answer holds a motion: give --out motion.npy to keep it");
+          write_motion(model.decode_motion(codes), numbered(a->out, i, a->num),
+                       numbered(a->render, i, a->num), a->text);
+          wrote = true;
+        }
+      }
+      return;
+    }
     vim::Request r;
     r.task = t;
     r.caption = a->text;
     r.tmpl = a->tmpl;
     torch::Tensor input;  // raw features of the given person(s)
-    const int64_t Q = model.spec().layers;
     if (t == vim::Task::kT2M || t == vim::Task::kT2MSingle) {
       VIMO_CHECK(!a->text.empty(), "--task " + task + " needs --text \"...\"");
     } else if (t == vim::Task::kM2T || t == vim::Task::kM2TSingle) {

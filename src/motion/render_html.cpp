@@ -10,7 +10,6 @@
 #include "vimo/motion/skeleton.h"
 
 namespace vimo::motion {
-namespace {
 
 std::string html_escape(const std::string& s) {
   std::string o;
@@ -25,6 +24,8 @@ std::string html_escape(const std::string& s) {
   }
   return o;
 }
+
+namespace {
 
 // A JSON string literal that is also safe inside <script> (no "</", no raw control characters).
 std::string js_string(const std::string& s) {

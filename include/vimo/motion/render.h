@@ -37,6 +37,8 @@ void render_gif(const torch::Tensor& joints, const std::string& path, const Rend
 // Needs `ffmpeg` on PATH; throws a vimo::Error saying how to get it otherwise.
 void render_mp4(const torch::Tensor& joints, const std::string& path, const RenderOptions& opt);
 std::string html_viewer(const torch::Tensor& joints, const RenderOptions& opt);
+// & < > " as HTML entities (text and attribute values).
+std::string html_escape(const std::string& s);
 void render_html(const torch::Tensor& joints, const std::string& path, const RenderOptions& opt);
 // Picks the format from the extension of `path` (.gif, .mp4, .html/.htm).
 void render_file(const torch::Tensor& joints, const std::string& path, const RenderOptions& opt);
