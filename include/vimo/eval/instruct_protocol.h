@@ -1,0 +1,34 @@
+// Stage-3 evaluation on held-out synthetic conversations (`vimo eval instruct`): editing (the edited
+// motion against the true edited scene and against the unedited source; the evaluator's preference for
+// the edited caption; FID and MPJPE as the paper's Table 3), reasoning (answers naming the right
+// interaction; METEOR, BLEU) and story (the next scene a valid continuation).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "vimo/eval/captions.h"
+#include "vimo/vim/model.h"
+
+namespace vimo::eval {
+
+struct InstructEvalOptions {
+  std::string run;            // the stage-3 LM run
+  std::string evaluator;      // evaluator run / checkpoint / converted .safetensors
+  std::string clip_vocab;     // clip_bpe evaluators: CLIP's merges file
+  std::string conversations;  // directory of <split>.jsonl and meta.json (`vimo data conversations --synthetic`)
+  std::string tokens;         // token-cache directory of the conversation clips
+  std::string packed;         // packed dataset of the conversation clips (the true motions)
+  std::string split = "test";
+  int64_t limit = 0;          // conversations per task (0 = all)
+  int64_t rows = 8;           // generation batch
+  vim::GenerateSettings sampling;
+  CaptionOptions captions;    // METEOR and tokenizer of the reasoning scores
+  std::string out;            // default <run>/eval/instruct_<split>.json (markdown beside it)
+};
+
+// Writes the JSON ({"task": "instruct", "split", "rows": {"editing", "source_unedited", "reasoning",
+// "story"}, "per_edit", "counts", ...}, each metric {"mean", "ci95"}) and its markdown; returns it.
+nlohmann::ordered_json evaluate_instruct(const InstructEvalOptions& o);
+
+}  // namespace vimo::eval

@@ -1,0 +1,264 @@
+// Stage-3 evaluation (instruct_protocol.h): each held-out conversation is cut before the assistant turn
+// under test, answered by the run, and scored against the true scene or answer of the generator.
+#include "vimo/eval/instruct_protocol.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "vimo/core/error.h"
+#include "vimo/core/fs.h"
+#include "vimo/core/log.h"
+#include "vimo/core/progress.h"
+#include "vimo/core/run.h"
+#include "vimo/data/conversation_synth.h"
+#include "vimo/data/conversations.h"
+#include "vimo/data/packed.h"
+#include "vimo/data/token_cache.h"
+#include "vimo/eval/evaluator.h"
+#include "vimo/eval/fid.h"
+#include "vimo/eval/motion_metrics.h"
+#include "vimo/eval/protocols.h"
+#include "vimo/motion/features.h"
+#include "vimo/vim/dialogue.h"
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+using json = nlohmann::json;
+
+namespace vimo::eval {
+namespace {
+
+// A rate over n cases with its binomial 95% interval half-width.
+ojson rate(int64_t hits, int64_t n) {
+  const double p = n > 0 ? static_cast<double>(hits) / static_cast<double>(n) : 0.0;
+  return {{"mean", p}, {"ci95", n > 0 ? 1.96 * std::sqrt(p * (1 - p) / static_cast<double>(n)) : 0.0}};
+}
+// A mean with 1.96 sigma / sqrt(n).
+ojson mean_ci(const std::vector<double>& v) {
+  if (v.empty()) return {{"mean", 0.0}, {"ci95", 0.0}};
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  const double sd = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
+  return {{"mean", m}, {"ci95", 1.96 * sd / std::sqrt(static_cast<double>(v.size()))}};
+}
+ojson value(double x) { return {{"mean", x}, {"ci95", 0.0}}; }
+
+// The first two-person motion of an answer, decoded: [T, 2, 262], undefined when there is none.
+torch::Tensor answer_motion(vim::VimModel& m, const text::Turn& t) {
+  for (const auto& s : t.segments) {
+    if (s.kind != text::Segment::Kind::kMotion) continue;
+    const torch::Tensor codes = vim::segment_codes(s, m.spec().layers);  // [T, 2, Q]
+    if (!codes.defined()) return {};
+    auto f = m.decode_motion(codes).cpu();
+    return torch::isfinite(f).all().item<bool>() ? f : torch::Tensor();
+  }
+  return {};
+}
+
+double joint_error(const torch::Tensor& a, const torch::Tensor& b) {
+  const int64_t t = std::min(a.size(0), b.size(0));
+  return mpjpe_mm(motion::features_to_joints(a.narrow(0, 0, t)), motion::features_to_joints(b.narrow(0, 0, t)));
+}
+
+}  // namespace
+
+ojson evaluate_instruct(const InstructEvalOptions& o) {
+  VIMO_CHECK(!o.conversations.empty(), "eval instruct: --conversations DIR is required (made by `vimo data conversations --synthetic`)");
+  VIMO_CHECK(!o.tokens.empty() && !o.packed.empty(), "eval instruct: --tokens DIR and --packed DIR (the conversation clips, "
+                                                     "token-cached and packed) are required");
+  const fs::path conv_file = fs::path(o.conversations) / (o.split + ".jsonl"), meta_file = fs::path(o.conversations) / "meta.json";
+  const fs::path tok_file = fs::path(o.tokens) / (o.split + ".h5"), packed_file = fs::path(o.packed) / (o.split + ".h5");
+  for (const auto& p : {conv_file, meta_file, tok_file, packed_file})
+    VIMO_CHECK(fs::exists(p), "eval instruct: '" + p.string() + "' does not exist");
+  const auto dev = core::resolve_device("auto");
+  auto model = vim::VimModel::load_run(o.run, dev);
+  auto ev = load_evaluator(o.evaluator, o.clip_vocab, dev);
+  auto cache = data::TokenCache::open(tok_file.string());
+  cache.check_layout(model.spec().codebook_size, cache.info().num_quantizers, "LM run '" + o.run + "'");
+  auto ds = data::PackedDataset::open(packed_file.string());
+  VIMO_CHECK(ds.frames(0, 0, 1).size(2) == ev.model->options().motion_features,
+             "'" + packed_file.string() + "' holds features of another size than the evaluator '" + ev.path + "' reads");
+  std::map<std::string, int64_t> packed_row;
+  for (int64_t i = 0; i < ds.size(); ++i) packed_row[ds.index().ids[i]] = i;
+  auto real = [&](const std::string& id) {
+    auto it = packed_row.find(id);
+    VIMO_CHECK(it != packed_row.end(), "eval instruct: clip '" + id + "' is not in '" + packed_file.string() + "'");
+    return ds.frames(it->second);
+  };
+  const auto records = data::read_conversations(conv_file.string(), [&](const std::string& id) { return cache.find(id).has_value(); });
+  std::map<std::string, json> meta;
+  {
+    json m;
+    try {
+      m = json::parse(core::read_file(meta_file.string()));
+    } catch (const json::exception& e) {
+      throw Error("'" + meta_file.string() + "' is not valid JSON: " + e.what());
+    }
+    for (const auto& c : m.at("conversations")) meta[c.at("id").get<std::string>()] = c;
+  }
+
+  // The conversations under test, each cut before its scored assistant turn.
+  struct Case {
+    const data::ConversationRecord* rec;
+    json meta;
+    size_t answer;  // index of the scored assistant turn
+  };
+  std::vector<Case> cases;
+  std::map<std::string, int64_t> per_task;
+  for (const auto& r : records) {
+    auto it = meta.find(r.id);
+    if (it == meta.end() || (r.task != "editing" && r.task != "reasoning" && r.task != "story")) continue;
+    if (o.limit > 0 && per_task[r.task] >= o.limit) continue;
+    ++per_task[r.task];
+    const size_t answer = r.task == "story" ? 3 : r.turns.size() - 1;  // story: the scene after the first
+    if (answer >= r.turns.size()) continue;
+    cases.push_back({&r, it->second, answer});
+  }
+  VIMO_CHECK(!cases.empty(), "eval instruct: no editing, reasoning or story conversation of '" + conv_file.string() +
+                                 "' has an entry in '" + meta_file.string() + "'");
+  auto lookup = [&](const std::string& id) -> std::optional<data::TokenClip> {
+    auto k = cache.find(id);
+    if (!k) return std::nullopt;
+    return cache.clip(*k);
+  };
+  const auto& g = o.sampling;
+  const int64_t budget = model.lm()->config().max_position_embeddings - (g.max_new + g.max_motion_steps * 2 * model.spec().layers + 2);
+  std::vector<text::Turn> answers(cases.size());
+  int64_t dropped = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    core::Progress bar("instruct answers", static_cast<int64_t>(cases.size()));
+    for (size_t i = 0; i < cases.size(); i += static_cast<size_t>(o.rows)) {
+      std::vector<text::Conversation> prompts;
+      for (size_t k = i; k < std::min(cases.size(), i + static_cast<size_t>(o.rows)); ++k) {
+        data::ConversationRecord cut = *cases[k].rec;
+        cut.turns.resize(cases[k].answer);
+        auto c = vim::build_dialogue(cut, lookup, model.spec().layers);
+        dropped += vim::fit_prompt(model.chat(), c, budget);
+        prompts.push_back(std::move(c));
+      }
+      auto out = model.respond(prompts, g);
+      for (size_t k = 0; k < out.size(); ++k) answers[i + k] = std::move(out[k]);
+      bar.add(static_cast<int64_t>(out.size()));
+    }
+  }
+  const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Scores.
+  std::vector<double> gen_err, src_err;
+  std::vector<torch::Tensor> gen_clips, tgt_clips, src_clips;
+  std::vector<std::string> tgt_caps, src_caps;
+  int64_t edit_n = 0, closer = 0, no_motion = 0;
+  std::map<std::string, std::array<int64_t, 3>> per_edit;  // kind -> cases, closer, no motion
+  std::vector<CaptionSet> reasoning_sets;
+  int64_t reason_n = 0, reason_ok = 0, story_n = 0, story_valid = 0, story_exact = 0;
+  std::map<std::string, std::array<int64_t, 2>> per_form;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const auto& task = c.rec->task;
+    if (task == "editing") {
+      const auto kind = c.meta.at("edit").get<std::string>();
+      auto& pe = per_edit[kind];
+      ++edit_n, ++pe[0];
+      auto tgt = real(c.meta.at("target").get<std::string>()), src = real(c.meta.at("source").get<std::string>());
+      const double se = joint_error(src, tgt);
+      src_err.push_back(se);
+      auto gen = answer_motion(model, answers[i]);
+      if (!gen.defined()) {
+        ++no_motion, ++pe[2];
+        continue;
+      }
+      const double ge = joint_error(gen, tgt);
+      gen_err.push_back(ge);
+      if (ge < se) ++closer, ++pe[1];
+      gen_clips.push_back(ev.normalizer.normalize(gen));
+      tgt_clips.push_back(ev.normalizer.normalize(tgt));
+      src_clips.push_back(ev.normalizer.normalize(src));
+      tgt_caps.push_back(c.meta.at("target_caption").get<std::string>());
+      src_caps.push_back(c.meta.at("source_caption").get<std::string>());
+    } else if (task == "reasoning") {
+      ++reason_n;
+      const auto text = vim::turn_text(answers[i]);
+      const auto named = data::named_interactions(text);
+      const bool ok = !named.empty() && named[0] == c.meta.at("answer_type").get<std::string>();
+      reason_ok += ok;
+      auto& pf = per_form[c.meta.value("form", std::string("?"))];
+      ++pf[0], pf[1] += ok;
+      reasoning_sets.push_back({c.rec->id, {c.rec->turns[c.answer].text}, text.empty() ? std::string("(no text)") : text});
+    } else {
+      ++story_n;
+      const auto named = data::named_interactions(vim::turn_text(answers[i]));
+      if (named.empty()) continue;
+      bool valid = false;
+      for (const auto& n : c.meta.at("next_after_first")) valid |= n.get<std::string>() == named[0];
+      story_valid += valid;
+      story_exact += named[0] == c.meta.at("types").at(1).get<std::string>();
+    }
+  }
+
+  ojson j = {{"task", "instruct"}, {"split", o.split}, {"run", o.run}, {"conversations", o.conversations}};
+  ojson editing = {{"closer_than_source_rate", rate(closer, edit_n)}, {"mpjpe_mm", mean_ci(gen_err)}};
+  ojson source = {{"mpjpe_mm", mean_ci(src_err)}};
+  if (!gen_clips.empty()) {
+    auto ge = embed_clips(ev.model, gen_clips), te = embed_clips(ev.model, tgt_clips), se = embed_clips(ev.model, src_clips);
+    auto tt = embed_ids(ev.model, ev.tokenize(tgt_caps), ev.eot), st = embed_ids(ev.model, ev.tokenize(src_caps), ev.eot);
+    // The evaluator prefers the edited caption when the generated motion lies nearer to it (Euclidean, as MM-Dist).
+    auto dt = (ge - tt).norm(2, 1), ds_ = (ge - st).norm(2, 1);
+    int64_t pref = 0, pref_n = 0;
+    for (size_t k = 0; k < tgt_caps.size(); ++k) {
+      if (tgt_caps[k] == src_caps[k]) continue;  // an edit the captions do not tell apart (e.g. persons swapped)
+      ++pref_n;
+      pref += dt[static_cast<int64_t>(k)].item<double>() < ds_[static_cast<int64_t>(k)].item<double>();
+    }
+    editing["caption_preferred_rate"] = rate(pref, pref_n);
+    if (gen_clips.size() >= 2) {
+      editing["fid"] = value(fid(ge, te));
+      source["fid"] = value(fid(se, te));
+    }
+    j["caption_preference_cases"] = pref_n;
+  }
+  ojson reasoning = {{"accuracy", rate(reason_ok, reason_n)}};
+  if (!reasoning_sets.empty()) {
+    const auto cs = caption_scores(reasoning_sets, o.captions);
+    reasoning["bleu_4"] = value(cs.bleu[3]);
+    reasoning["rouge_l"] = value(cs.rouge_l);
+    if (cs.meteor) reasoning["meteor"] = value(*cs.meteor);
+    else j["meteor_note"] = cs.meteor_note;
+  }
+  ojson story = {{"valid_next_rate", rate(story_valid, story_n)}, {"exact_next_rate", rate(story_exact, story_n)}};
+  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"reasoning", reasoning}, {"story", story}};
+  ojson pe = ojson::object();
+  for (const auto& [k, v] : per_edit)
+    pe[k] = {{"cases", v[0]}, {"closer_than_source_rate", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])},
+             {"no_motion", v[2]}};
+  j["per_edit"] = pe;
+  ojson pf = ojson::object();
+  for (const auto& [k, v] : per_form) pf[k] = {{"cases", v[0]}, {"accuracy", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])}};
+  j["per_reasoning_form"] = pf;
+  j["counts"] = {{"editing", edit_n}, {"editing_without_motion", no_motion}, {"reasoning", reason_n}, {"story", story_n},
+                 {"dropped_turns", dropped}};
+  j["generation_seconds"] = gen_s;
+  j["definitions"] = {
+      {"closer_than_source_rate", "share of editing cases whose generated motion has a lower MPJPE to the true edited scene "
+                                  "than the unedited source has (a case without a generated motion counts as a miss)"},
+      {"mpjpe_mm", "22 joints, both persons, metres -> mm, each clip in its pair's canonical frame, frames both have"},
+      {"caption_preferred_rate", "the evaluator puts the generated motion nearer the edited caption than the source caption "
+                                 "(cases whose captions differ)"},
+      {"accuracy", "the first interaction the answer names is the true one (before/after/why questions)"},
+      {"valid_next_rate", "story: the first interaction named in the answer after the first scene is one the scripted "
+                          "sequences allow next"}};
+  const std::string out = o.out.empty() ? (fs::path(o.run) / "eval" / ("instruct_" + o.split + ".json")).string() : o.out;
+  fs::create_directories(fs::path(out).parent_path());
+  core::write_file_atomic(out, j.dump(2) + "\n");
+  fs::path md(out);
+  md.replace_extension(".md");
+  core::write_file_atomic(md.string(), protocol_markdown(j));
+  log::info("eval: wrote ", out, " and ", md.string());
+  return j;
+}
+
+}  // namespace vimo::eval
