@@ -149,11 +149,11 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Scores.
-  std::vector<double> gen_err, src_err;
+  std::vector<double> gen_err, src_err, copy_err;
   std::vector<torch::Tensor> gen_clips, tgt_clips, src_clips;
   std::vector<std::string> tgt_caps, src_caps;
-  int64_t edit_n = 0, closer = 0, no_motion = 0;
-  std::map<std::string, std::array<int64_t, 3>> per_edit;  // kind -> cases, closer, no motion
+  int64_t edit_n = 0, closer = 0, closer_copy = 0, no_motion = 0;
+  std::map<std::string, std::array<int64_t, 4>> per_edit;  // kind -> cases, closer, no motion, closer than the copy
   std::vector<CaptionSet> reasoning_sets;
   int64_t reason_n = 0, reason_ok = 0, story_n = 0, story_valid = 0, story_exact = 0;
   std::map<std::string, std::array<int64_t, 2>> per_form;
@@ -167,6 +167,10 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
       auto tgt = real(c.meta.at("target").get<std::string>()), src = real(c.meta.at("source").get<std::string>());
       const double se = joint_error(src, tgt);
       src_err.push_back(se);
+      // The copy baseline: the source through the run's own tokenizer and levels, the best a model that
+      // ignores the instruction can return (fine edits are smaller than the tokenizer's error).
+      const double ce = joint_error(model.decode_motion(model.encode_motion(src.to(dev))).cpu(), tgt);
+      copy_err.push_back(ce);
       auto gen = answer_motion(model, answers[i]);
       if (!gen.defined()) {
         ++no_motion, ++pe[2];
@@ -175,6 +179,7 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
       const double ge = joint_error(gen, tgt);
       gen_err.push_back(ge);
       if (ge < se) ++closer, ++pe[1];
+      if (ge < ce) ++closer_copy, ++pe[3];
       gen_clips.push_back(ev.normalizer.normalize(gen));
       tgt_clips.push_back(ev.normalizer.normalize(tgt));
       src_clips.push_back(ev.normalizer.normalize(src));
@@ -201,8 +206,11 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   }
 
   ojson j = {{"task", "instruct"}, {"split", o.split}, {"run", o.run}, {"conversations", o.conversations}};
-  ojson editing = {{"closer_than_source_rate", rate(closer, edit_n)}, {"mpjpe_mm", mean_ci(gen_err)}};
+  ojson editing = {{"closer_than_source_rate", rate(closer, edit_n)},
+                   {"closer_than_copy_rate", rate(closer_copy, edit_n)},
+                   {"mpjpe_mm", mean_ci(gen_err)}};
   ojson source = {{"mpjpe_mm", mean_ci(src_err)}};
+  ojson copy = {{"mpjpe_mm", mean_ci(copy_err)}};
   if (!gen_clips.empty()) {
     auto ge = embed_clips(ev.model, gen_clips), te = embed_clips(ev.model, tgt_clips), se = embed_clips(ev.model, src_clips);
     auto tt = embed_ids(ev.model, ev.tokenize(tgt_caps), ev.eot), st = embed_ids(ev.model, ev.tokenize(src_caps), ev.eot);
@@ -230,11 +238,12 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
     else j["meteor_note"] = cs.meteor_note;
   }
   ojson story = {{"valid_next_rate", rate(story_valid, story_n)}, {"exact_next_rate", rate(story_exact, story_n)}};
-  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"reasoning", reasoning}, {"story", story}};
+  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"source_tokenized", copy}, {"reasoning", reasoning},
+               {"story", story}};
   ojson pe = ojson::object();
   for (const auto& [k, v] : per_edit)
     pe[k] = {{"cases", v[0]}, {"closer_than_source_rate", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])},
-             {"no_motion", v[2]}};
+             {"closer_than_copy_rate", static_cast<double>(v[3]) / std::max<int64_t>(1, v[0])}, {"no_motion", v[2]}};
   j["per_edit"] = pe;
   ojson pf = ojson::object();
   for (const auto& [k, v] : per_form) pf[k] = {{"cases", v[0]}, {"accuracy", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])}};
@@ -245,6 +254,8 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   j["definitions"] = {
       {"closer_than_source_rate", "share of editing cases whose generated motion has a lower MPJPE to the true edited scene "
                                   "than the unedited source has (a case without a generated motion counts as a miss)"},
+      {"closer_than_copy_rate", "the same against the source passed through the run's tokenizer (source_tokenized): the "
+                                "answer of a model that returns the source unchanged"},
       {"mpjpe_mm", "22 joints, both persons, metres -> mm, each clip in its pair's canonical frame, frames both have"},
       {"caption_preferred_rate", "the evaluator puts the generated motion nearer the edited caption than the source caption "
                                  "(cases whose captions differ)"},
@@ -254,6 +265,18 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   const std::string out = o.out.empty() ? (fs::path(o.run) / "eval" / ("instruct_" + o.split + ".json")).string() : o.out;
   fs::create_directories(fs::path(out).parent_path());
   core::write_file_atomic(out, j.dump(2) + "\n");
+  // Every answer beside the scores (text, and the motion block it opened), to read what the model said.
+  std::string lines;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ojson m = ojson::array();
+    for (const auto& sg : answers[i].segments)
+      if (sg.kind != text::Segment::Kind::kText) m.push_back(static_cast<int64_t>(sg.codes.size()));
+    lines += ojson{{"id", cases[i].rec->id}, {"task", cases[i].rec->task}, {"expected", cases[i].rec->turns[cases[i].answer].text},
+                   {"answer", vim::turn_text(answers[i])}, {"motion_codes", m}}.dump() + "\n";
+  }
+  fs::path answers_file(out);
+  answers_file.replace_extension(".answers.jsonl");
+  core::write_file_atomic(answers_file.string(), lines);
   fs::path md(out);
   md.replace_extension(".md");
   core::write_file_atomic(md.string(), protocol_markdown(j));

@@ -114,7 +114,7 @@ def test_eval_instruct_chat_and_generate(world, vimo_bin, tmp_path):
              "--tokens", world["ctokens"], "--packed", world["cpacked"], "--split", "test", "--limit", 3,
              "--meteor", "off", "--threads", 1)
     j = json.loads((run / "eval" / "instruct_test.json").read_text())
-    assert set(j["rows"]) == {"editing", "source_unedited", "reasoning", "story"}
+    assert set(j["rows"]) == {"editing", "source_unedited", "source_tokenized", "reasoning", "story"}
     for row in j["rows"].values():
         for m in row.values():
             assert set(m) == {"mean", "ci95"} and np.isfinite(m["mean"])
