@@ -12,13 +12,20 @@ CONFIG_COMMANDS = [["tokenizer", "train"], ["pretrain"], ["data", "prepare"]]
 
 
 def doc_lines():
-    """(file, line number, text, inside a fenced code block) of every line."""
+    """(file, line number, text, inside a fenced code block) of every line; in a code block a line ending
+    in a backslash is joined with the next (a shell continuation), numbered by its first line."""
     for f in DOCS:
         fenced = False
+        held, start = "", 0
         for i, line in enumerate(f.read_text().splitlines(), 1):
             if line.lstrip().startswith("```"):
                 fenced = not fenced
                 continue
+            if fenced and line.rstrip().endswith("\\"):
+                held, start = held + line.rstrip()[:-1] + " ", start or i
+                continue
+            if held:
+                line, i, held, start = held + line.strip(), start, "", 0
             yield f.name, i, line, fenced
 
 
