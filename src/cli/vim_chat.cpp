@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "sampling_flags.h"
 #include "vimo/core/error.h"
 #include "vimo/core/run.h"
 #include "vimo/vim/chat_session.h"
@@ -15,9 +16,9 @@ struct ChatArgs {
   std::string run, script, html, out = "chat", device = "cpu", system;
   std::vector<std::string> tokens;
   int threads = 0;
-  std::optional<double> temperature;
-  std::optional<int64_t> seed, max_steps, max_new;
-  bool greedy = false, sample = false, no_render = false;
+  SamplingFlags sampling;
+  std::optional<int64_t> max_new;
+  bool no_render = false;
 };
 
 Registrar reg(71, [](CLI::App& app) {
@@ -30,11 +31,7 @@ Registrar reg(71, [](CLI::App& app) {
   c->add_option("--out", a->out, "directory of the motions (.npy), GIFs and saved sessions");
   c->add_option("--tokens", a->tokens, "token cache files (.h5) whose clip ids /motion accepts");
   c->add_option("--system", a->system, "system prompt");
-  c->add_flag("--greedy", a->greedy, "argmax decoding (default: the run's generate.greedy)");
-  c->add_flag("--sample", a->sample, "sampling even when the run's generate.greedy is true")->excludes("--greedy");
-  c->add_option("--temperature", a->temperature, "sampling temperature (default: the run's)");
-  c->add_option("--seed", a->seed, "sampling seed (default: the run's)");
-  c->add_option("--max-steps", a->max_steps, "most motion token steps per motion (x4 frames); default 75");
+  a->sampling.add(c);
   c->add_option("--max-new", a->max_new, "most text tokens per answer (default: the run's generate.max_new)");
   c->add_flag("--no-render", a->no_render, "do not render GIFs");
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
@@ -48,11 +45,7 @@ Registrar reg(71, [](CLI::App& app) {
     o.tokens = a->tokens;
     o.render = !a->no_render;
     o.system = a->system;
-    o.generate = vim::GenerateSettings::from(d);
-    o.generate.greedy = a->greedy || (d.greedy && !a->sample);
-    o.generate.temperature = a->temperature.value_or(d.temperature);
-    o.generate.seed = static_cast<uint64_t>(a->seed.value_or(d.seed));
-    o.generate.max_motion_steps = a->max_steps.value_or(75);
+    o.generate = a->sampling.resolve(d);
     if (a->max_new) o.generate.max_new = *a->max_new;
     vim::ChatSession session(model, o);
     std::ifstream script;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "sampling_flags.h"
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
 #include "vimo/core/run.h"
@@ -23,9 +24,7 @@ namespace {
 struct GenArgs {
   std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, device = "cpu";
   int num = 1, threads = 0, tmpl = 0;
-  std::optional<double> temperature, top_p, repetition_penalty;
-  std::optional<int64_t> top_k, seed, max_steps;
-  bool greedy = false, sample = false;
+  SamplingFlags sampling;
 };
 
 // features .npy -> [T, P, 262]; a clear error for another layout.
@@ -82,14 +81,7 @@ Registrar reg(70, [](CLI::App& app) {
   c->add_option("--render", a->render, "also render the motion (.gif, .mp4 or .html)");
   c->add_option("--num", a->num, "samples generated as one batch")->check(CLI::Range(1, 256));
   c->add_option("--template", a->tmpl, "index of the instruction phrasing");
-  c->add_flag("--greedy", a->greedy, "argmax decoding (default: the run's generate.greedy)");
-  c->add_flag("--sample", a->sample, "sampling even when the run's generate.greedy is true")->excludes("--greedy");
-  c->add_option("--temperature", a->temperature, "sampling temperature (default: the run's generate.temperature)");
-  c->add_option("--top-k", a->top_k, "top-k (default: the run's generate.top_k)");
-  c->add_option("--top-p", a->top_p, "nucleus mass (default: the run's generate.top_p)");
-  c->add_option("--repetition-penalty", a->repetition_penalty, "penalty on tokens already present, text responses only (default: the run's generate.repetition_penalty)");
-  c->add_option("--seed", a->seed, "sampling seed (default: the run's generate.seed)");
-  c->add_option("--max-steps", a->max_steps, "most motion token steps (x4 frames); default 75 (10 s)");
+  a->sampling.add(c);
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
   c->add_option("--threads", a->threads, "CPU threads; 0 = all cores");
   c->callback([a] {
@@ -104,14 +96,7 @@ Registrar reg(70, [](CLI::App& app) {
     auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
     if (!conversational) model.check_task(t);
     const auto d = vim::run_generate_section(a->run);
-    auto g = vim::GenerateSettings::from(d);
-    g.greedy = a->greedy || (d.greedy && !a->sample);
-    g.temperature = a->temperature.value_or(d.temperature);
-    g.top_k = a->top_k.value_or(d.top_k);
-    g.top_p = a->top_p.value_or(d.top_p);
-    g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed));
-    g.repetition_penalty = a->repetition_penalty.value_or(d.repetition_penalty);
-    g.max_motion_steps = a->max_steps.value_or(75);
+    auto g = a->sampling.resolve(d);
     const int64_t Q = model.spec().layers;
     if (conversational) {  // one user turn (text and the optional --motion) answered freely, as in `vimo chat`
       VIMO_CHECK(!a->text.empty(), "--task " + task + " needs --text \"...\" (e.g. \"make it slower\")");
@@ -123,7 +108,7 @@ Registrar reg(70, [](CLI::App& app) {
         user.segments.push_back(vim::motion_segment(codes, text::Segment::Kind::kMotion, model.spec().layers));
       }
       for (int i = 0; i < a->num; ++i) {
-        g.seed = static_cast<uint64_t>(a->seed.value_or(d.seed)) + static_cast<uint64_t>(i);
+        g.seed = static_cast<uint64_t>(a->sampling.seed.value_or(d.seed)) + static_cast<uint64_t>(i);
         const auto turn = model.respond({{user}}, g).at(0);
         bool wrote = false;
         for (const auto& sg : turn.segments) {
