@@ -13,6 +13,7 @@
 #include "vimo/core/schemas.h"
 #include "vimo/core/tensor_io.h"
 #include "vimo/motion/features.h"
+#include "vimo/motion/features_npy.h"
 #include "vimo/motion/render.h"
 #include "vimo/vim/model.h"
 
@@ -26,18 +27,6 @@ struct GenArgs {
   int num = 1, threads = 0, tmpl = 0;
   SamplingFlags sampling;
 };
-
-// features .npy -> [T, P, 262]; a clear error for another layout.
-torch::Tensor load_features(const std::string& path, int persons) {
-  VIMO_CHECK(fs::exists(path), "motion file '" + path + "' does not exist");
-  auto f = core::load_npy(path).to(torch::kFloat);
-  if (f.dim() == 2) f = f.unsqueeze(1);
-  VIMO_CHECK(f.dim() == 3 && f.size(2) == motion::kFeatureDim && f.size(1) == persons && f.size(0) >= 4,
-             "motion file '" + path + "' has shape " + c10::str(f.sizes()) + "; expected " +
-                 (persons == 2 ? "[T, 2, 262]" : "[T, 262] or [T, 1, 262]") + " InterHuman features with T >= 4");
-  motion::check_finite(f, path);
-  return f;
-}
 
 void write_motion(const torch::Tensor& m, const std::string& out, const std::string& render, const std::string& title) {
   core::save_npy(out, m);
@@ -104,7 +93,7 @@ Registrar reg(70, [](CLI::App& app) {
                                                             (task == "editing" ? "edit" : "reason about") + ")");
       text::Turn user{text::Role::kUser, {{text::Segment::Kind::kText, a->text, {}}}};
       if (!a->motion.empty()) {
-        auto codes = model.encode_motion(load_features(a->motion, 2));
+        auto codes = model.encode_motion(motion::load_features_npy(a->motion, 2));
         user.segments.push_back(vim::motion_segment(codes, text::Segment::Kind::kMotion, model.spec().layers));
       }
       for (int i = 0; i < a->num; ++i) {
@@ -135,14 +124,14 @@ Registrar reg(70, [](CLI::App& app) {
       VIMO_CHECK(!a->text.empty(), "--task " + task + " needs --text \"...\"");
     } else if (t == vim::Task::kM2T || t == vim::Task::kM2TSingle) {
       VIMO_CHECK(!a->motion.empty(), "--task " + task + " needs --motion clip.npy");
-      input = load_features(a->motion, t == vim::Task::kM2T ? 2 : 1);
+      input = motion::load_features_npy(a->motion, t == vim::Task::kM2T ? 2 : 1);
       r.codes = model.encode_motion(input);
       if (r.codes.size(1) == 1) r.codes = torch::cat({r.codes, torch::zeros_like(r.codes)}, 1);
     } else {
       const bool a2b = t == vim::Task::kA2B;
       const std::string& path = a2b ? a->motion_a : a->motion_b;
       VIMO_CHECK(!path.empty(), std::string("--task ") + task + " needs " + (a2b ? "--motion-a" : "--motion-b") + " actor.npy");
-      input = load_features(path, 1);
+      input = motion::load_features_npy(path, 1);
       auto codes = model.encode_motion(input);  // [T', 1, Q]
       auto other = torch::zeros_like(codes);
       r.codes = a2b ? torch::cat({codes, other}, 1) : torch::cat({other, codes}, 1);

@@ -9,6 +9,7 @@
 #include "vimo/core/fs.h"
 #include "vimo/core/tensor_io.h"
 #include "vimo/motion/features.h"
+#include "vimo/motion/features_npy.h"
 #include "vimo/motion/render.h"
 #include "vimo/vim/dialogue.h"
 #include "vimo/vim/tasks.h"
@@ -45,14 +46,7 @@ torch::Tensor ChatSession::clip_features(const std::string& id) {
 
 std::string ChatSession::attach(const std::string& what) {
   if (what.size() > 4 && what.substr(what.size() - 4) == ".npy") {
-    VIMO_CHECK(fs::exists(what), "motion file '" + what + "' does not exist");
-    auto f = core::load_npy(what).to(torch::kFloat);
-    if (f.dim() == 2) f = f.unsqueeze(1);
-    VIMO_CHECK(f.dim() == 3 && f.size(2) == motion::kFeatureDim && (f.size(1) == 1 || f.size(1) == 2) && f.size(0) >= 4,
-               "motion file '" + what + "' has shape " + c10::str(f.sizes()) + "; expected InterHuman features [T, 2, " +
-                   std::to_string(motion::kFeatureDim) + "] (a pair) or [T, " + std::to_string(motion::kFeatureDim) +
-                   "] (one person), T >= 4");
-    motion::check_finite(f, what);
+    auto f = motion::load_features_npy(what, 0);
     pending_ = model_.encode_motion(f);
     pending_feats_ = f;
   } else {
