@@ -16,7 +16,7 @@ die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 # 1. Debian packages.
 PKGS=(build-essential cmake pkg-config git python3 python3-venv ccache libgtest-dev libgmock-dev
       nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libhdf5-dev libsentencepiece-dev sentencepiece
-      libpcre2-dev default-jre-headless)
+      libpcre2-dev default-jre-headless libspdlog-dev libgloo-dev)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

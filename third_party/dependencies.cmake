@@ -20,8 +20,16 @@ if(TARGET CLI11::CLI11)
 endif()
 # The torch wheel's shared libraries sit beside the imported targets; keep their path in the binaries.
 set(CMAKE_BUILD_RPATH_USE_ORIGIN ON)
-# Note: Debian's spdlog (1.10, built on fmt 9) does not compile next to the fmt 12 headers that the
-# torch wheel puts on the include path, so vimo logs through its own small logger (core/log.h).
+# spdlog (Debian's 1.10, built on fmt 9) backs core/log; it does not compile next to the fmt 12
+# headers that the torch wheel puts on the include path, so only src/core/log.cpp (its own library,
+# vimo_log) includes it.
+find_package(spdlog REQUIRED)
+# c10d's Gloo process group header includes gloo's headers, which the torch wheel does not ship.
+find_path(VIMO_GLOO_INCLUDE gloo/rendezvous/store.h)
+if(NOT VIMO_GLOO_INCLUDE)
+  message(FATAL_ERROR "gloo headers not found: install Debian's libgloo-dev (scripts/setup.sh does)")
+endif()
+find_path(VIMO_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
 # libtorch.so exports its own copy of std::filesystem (from a static libstdc++fs) that crashes
 # (e.g. in remove_all) when it preempts libstdc++'s. Listing libstdc++ first among the needed
 # libraries makes the dynamic linker resolve those symbols to the system libstdc++.

@@ -1,6 +1,8 @@
 // Device, threads, seeds, run directory setup and stop signals.
 #include "vimo/core/run.h"
 
+#include "vimo/core/process_group.h"
+
 #include <malloc.h>
 
 #include <cstdlib>
@@ -106,11 +108,18 @@ std::string runtime_report() {
   return s.str();
 }
 
+namespace {
+// log.txt for rank 0, log.rank<r>.txt for the other ranks of a multi-rank run.
+std::string log_file_name(int rank) { return rank == 0 ? "log.txt" : "log.rank" + std::to_string(rank) + ".txt"; }
+}  // namespace
+
 void open_run_dir(const std::string& dir, const std::string& resolved_config_yaml) {
   ensure_writable_dir(dir);
-  log::open_file((fs::path(dir) / "log.txt").string());
-  write_file_atomic((fs::path(dir) / "config.yaml").string(), resolved_config_yaml);
+  const auto& pg = process_group();
+  log::open_file((fs::path(dir) / log_file_name(pg.rank())).string());
+  if (pg.is_main()) write_file_atomic((fs::path(dir) / "config.yaml").string(), resolved_config_yaml);
 }
+
 
 namespace {
 std::atomic<int> g_signal{0};

@@ -117,6 +117,9 @@ struct WindowLoader::Impl {
     }
     VIMO_CHECK(total > 0, ::vimo::log::cat("window loader over '", ds.path(), "': no clip has ", o.window,
                                            " frames (the window); use a shorter window"));
+    VIMO_CHECK(o.shard_count >= 1 && o.shard_rank >= 0 && o.shard_rank < o.shard_count && o.batch_size % o.shard_count == 0,
+               ::vimo::log::cat("data.batch_size=", o.batch_size, " does not split evenly over ", o.shard_count,
+                                " ranks; use a multiple of the number of processes"));
     const int64_t per_batch = static_cast<int64_t>(o.window) * o.batch_size;
     bpe = std::max<int64_t>(1, (person_frames + per_batch - 1) / per_batch);
   }
@@ -126,13 +129,15 @@ struct WindowLoader::Impl {
     WindowBatch b;
     b.epoch = g / bpe;
     b.cursor = g % bpe;
-    b.motion = torch::empty({o.batch_size, o.window, kFeatureDim}, torch::kFloat32);
+    const int local = o.batch_size / o.shard_count, lo = o.shard_rank * local;
+    b.motion = torch::empty({local, o.window, kFeatureDim}, torch::kFloat32);
     float* out = b.motion.data_ptr<float>();
-    for (int k = 0; k < o.batch_size; ++k) {
+    for (int k = 0; k < o.batch_size; ++k) {  // every draw of the global batch, this shard's gathered
       const auto u = static_cast<int64_t>(below(rng, static_cast<uint64_t>(total)));
+      if (k < lo || k >= lo + local) continue;
       const auto e = std::upper_bound(cum.begin(), cum.end(), u) - cum.begin() - 1;
       const int64_t start = u - cum[e];
-      gather(ds, clip[e], person[e], start, o.window, out + static_cast<int64_t>(k) * o.window * kFeatureDim, nt);
+      gather(ds, clip[e], person[e], start, o.window, out + static_cast<int64_t>(k - lo) * o.window * kFeatureDim, nt);
       b.clip.push_back(clip[e]);
       b.person.push_back(person[e]);
       b.start.push_back(start);

@@ -3,6 +3,7 @@
 #include "vimo/tokenizer/rqvae.h"
 
 #include "vimo/core/error.h"
+#include "vimo/core/process_group.h"
 #include "vimo/motion/clip.h"
 
 namespace vimo::tokenizer {
@@ -99,9 +100,26 @@ torch::Tensor QuantizerImpl::nearest(const torch::Tensor& x) const {
 }
 
 // Random rows of x (repeated when the batch has fewer than K vectors), used to seed and reset codes.
+// On a multi-rank run x is this rank's slice of the global batch's rows (ranks in order): the rows are
+// drawn from the global batch with the RNG every rank shares, each rank fills the rows it holds and a
+// sum gives every rank the same rows, those a single process with the whole batch would draw.
 static torch::Tensor random_rows(const torch::Tensor& x, int64_t k) {
-  auto idx = torch::randint(x.size(0), {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-  return x.index_select(0, idx);
+  auto& pg = core::process_group();
+  if (!pg.distributed()) {
+    auto idx = torch::randint(x.size(0), {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+    return x.index_select(0, idx);
+  }
+  auto sizes = torch::zeros({pg.world_size()}, torch::kFloat64);
+  sizes[pg.rank()] = static_cast<double>(x.size(0));
+  pg.sum(sizes);
+  const auto acc = sizes.cumsum(0);
+  const int64_t total = static_cast<int64_t>(acc[-1].item<double>());
+  const int64_t lo = static_cast<int64_t>(acc[pg.rank()].item<double>()) - x.size(0);
+  auto idx = torch::randint(total, {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  auto mine = (idx >= lo).logical_and(idx < lo + x.size(0));
+  auto rows = x.index_select(0, (idx - lo).clamp(0, x.size(0) - 1)) * mine.unsqueeze(1).to(x.dtype());
+  pg.sum(rows);
+  return rows;
 }
 
 void QuantizerImpl::init_from(const torch::Tensor& x) {
@@ -115,8 +133,11 @@ void QuantizerImpl::init_from(const torch::Tensor& x) {
 void QuantizerImpl::ema_update(const torch::Tensor& x, const torch::Tensor& idx) {
   auto onehot = torch::zeros({k_, x.size(0)}, x.options());
   onehot.scatter_(0, idx.unsqueeze(0), 1.0);
-  const auto sum = torch::matmul(onehot, x);  // [K, D]
-  const auto count = onehot.sum(1);           // [K]
+  auto sum = torch::matmul(onehot, x);  // [K, D]
+  auto count = onehot.sum(1);           // [K]
+  auto& pg = core::process_group();     // the statistics of the global batch: summed over ranks
+  pg.sum(sum);
+  pg.sum(count);
   code_sum.mul_(decay_).add_(sum, 1 - decay_);
   code_count.mul_(decay_).add_(count, 1 - decay_);
   const auto alive = (code_count >= threshold_).to(x.dtype()).unsqueeze(1);

@@ -5,6 +5,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "vimo/core/log.h"
 #include "vimo/core/metrics.h"
 #include "vimo/core/module_io.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/progress.h"
 #include "vimo/core/run.h"
 
@@ -149,37 +151,155 @@ std::string fmt(const char* f, double v) {
 }  // namespace
 
 Trainer::Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> group)
-    : o_(std::move(opts)), task_(task), group_(group ? group : std::make_shared<ProcessGroup>()) {
+    : o_(std::move(opts)), task_(task), group_(group ? group : core::process_group_ptr()) {
   best_ = o_.train.best_mode == "min" ? std::numeric_limits<double>::infinity()
                                       : -std::numeric_limits<double>::infinity();
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (auto& g : task_.param_groups()) {
-    if (g.params.empty()) continue;
+  auto pgroups = task_.param_groups();
+  for (auto& g : pgroups) params_.insert(params_.end(), g.params.begin(), g.params.end());
+  VIMO_CHECK(!params_.empty(), "the model has no trainable parameters");
+  sharded_ = o_.dist.shard_optimizer && group_->distributed();
+  // ZeRO-1 shares: each parameter, in order, to the rank with the fewest elements so far.
+  owner_.assign(params_.size(), group_->rank());
+  if (sharded_) {
+    std::vector<int64_t> load(static_cast<size_t>(group_->world_size()), 0);
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const auto r = std::min_element(load.begin(), load.end()) - load.begin();
+      owner_[i] = static_cast<int>(r);
+      load[static_cast<size_t>(r)] += params_[i].numel();
+    }
+  }
+  size_t at = 0;
+  for (auto& g : pgroups) {
+    std::vector<torch::Tensor> mine;
+    for (auto& p : g.params)
+      if (owner_[at++] == group_->rank()) mine.push_back(p);
+    if (mine.empty()) continue;
     auto ao = std::make_unique<torch::optim::AdamWOptions>(o_.optim.lr * g.lr_scale);
     ao->betas(std::make_tuple(o_.optim.beta1, o_.optim.beta2)).eps(o_.optim.eps);
     ao->weight_decay(g.weight_decay.value_or(o_.optim.weight_decay));
-    params_.insert(params_.end(), g.params.begin(), g.params.end());
     lr_scales_.push_back(g.lr_scale);
-    groups.emplace_back(g.params, std::move(ao));
+    groups.emplace_back(mine, std::move(ao));
   }
-  VIMO_CHECK(!params_.empty(), "the model has no trainable parameters");
+  VIMO_CHECK(!groups.empty(), "dist.shard_optimizer: rank " + std::to_string(group_->rank()) +
+                                  " owns no parameter (more ranks than trainable tensors); turn it off");
   optim_ = std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(o_.optim.lr));
+  std::map<const void*, std::string> by_impl;
+  for (const auto& np : task_.module().named_parameters(true)) by_impl[np.value().unsafeGetTensorImpl()] = np.key();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto it = by_impl.find(params_[i].unsafeGetTensorImpl());
+    names_.push_back(it != by_impl.end() ? it->second : "param_" + std::to_string(i));
+  }
   if (o_.train.precision == "bf16" && !o_.device.is_cuda())
     throw Error("train.precision=bf16 needs a CUDA device (run.device is " + o_.device.str() +
                 "); use train.precision=fp32 or auto");
+  if (group_->distributed()) {  // every rank starts from rank 0's weights and buffers
+    torch::NoGradGuard ng;
+    for (auto& p : task_.module().parameters()) group_->broadcast(p);
+    for (auto& b : task_.module().buffers()) group_->broadcast(b);
+  }
 }
 
 bool Trainer::bf16() const {
   return o_.device.is_cuda() && (o_.train.precision == "bf16" || o_.train.precision == "auto");
 }
 
-std::string Trainer::save() {
+core::NamedTensors Trainer::optimizer_tensors() {
+  using State = torch::optim::AdamWParamState;
+  core::NamedTensors out;
+  auto& states = optim_->state();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& p = params_[i];
+    State* s = nullptr;
+    if (owner_[i] == group_->rank()) {
+      auto it = states.find(p.unsafeGetTensorImpl());
+      if (it != states.end()) s = static_cast<State*>(it->second.get());
+    }
+    int64_t step = s ? s->step() : -1;
+    torch::Tensor m = s ? s->exp_avg() : torch::Tensor(), v = s ? s->exp_avg_sq() : torch::Tensor();
+    if (sharded_) {  // the owner's state (or its absence) to every rank
+      auto head = torch::tensor({static_cast<double>(step)}, torch::kFloat64);
+      group_->broadcast(head, owner_[i]);
+      step = static_cast<int64_t>(head.item<double>());
+      if (step < 0) continue;
+      if (!s) m = torch::empty_like(p), v = torch::empty_like(p);
+      group_->broadcast(m, owner_[i]);
+      group_->broadcast(v, owner_[i]);
+    }
+    if (step < 0 || !group_->is_main()) continue;
+    out.emplace_back(names_[i] + ".exp_avg", m);
+    out.emplace_back(names_[i] + ".exp_avg_sq", v);
+    out.emplace_back(names_[i] + ".step", torch::tensor({step}, torch::kInt64));
+  }
+  return out;
+}
+
+void Trainer::load_optimizer(const std::string& dir) {
+  const std::string path = dir + "/optimizer.safetensors";
+  if (!fs::exists(path) && fs::exists(dir + "/optimizer.pt")) {  // checkpoints of vimo before 0.2
+    VIMO_CHECK(!sharded_, "checkpoint '" + dir + "' keeps its optimizer state in the old optimizer.pt; resume it "
+                          "once without dist.shard_optimizer (it is then saved as optimizer.safetensors)");
+    torch::serialize::InputArchive ar;
+    ar.load_from(dir + "/optimizer.pt", o_.device);
+    optim_->load(ar);
+    return;
+  }
+  VIMO_CHECK(fs::exists(path), "checkpoint '" + dir + "' has no optimizer.safetensors; delete that checkpoint "
+                               "(the previous one is used) or start over with run.resume=false");
+  std::map<std::string, torch::Tensor> t;
+  for (auto& [k, v] : core::load_safetensors(path)) t[k] = v;
+  auto& states = optim_->state();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (owner_[i] != group_->rank()) continue;
+    const auto& p = params_[i];
+    const std::string& n = names_[i];
+    auto m = t.find(n + ".exp_avg"), v = t.find(n + ".exp_avg_sq"), k = t.find(n + ".step");
+    if (m == t.end()) continue;  // no step had updated it yet
+    VIMO_CHECK(v != t.end() && k != t.end() && m->second.sizes() == p.sizes() && v->second.sizes() == p.sizes(),
+               "'" + path + "': the state of '" + n + "' is incomplete or not of its shape " + c10::str(p.sizes()) +
+                   "; the checkpoint belongs to another model: delete it or start over with run.resume=false");
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(k->second.item<int64_t>());
+    s->exp_avg(m->second.to(p.device(), p.scalar_type()).clone());
+    s->exp_avg_sq(v->second.to(p.device(), p.scalar_type()).clone());
+    states[p.unsafeGetTensorImpl()] = std::move(s);
+  }
+}
+
+void Trainer::sync_owned_params() {
+  torch::NoGradGuard ng;
+  const int64_t cap = o_.dist.bucket_mb << 20;
+  for (int r = 0; r < group_->world_size(); ++r) {
+    std::vector<torch::Tensor> own;
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (owner_[i] == r) own.push_back(params_[i]);
+    size_t a = 0;
+    while (a < own.size()) {  // buckets of one dtype and device
+      size_t b = a;
+      int64_t bytes = 0;
+      while (b < own.size() && own[b].scalar_type() == own[a].scalar_type() && own[b].device() == own[a].device() &&
+             (b == a || bytes + static_cast<int64_t>(own[b].nbytes()) <= cap))
+        bytes += static_cast<int64_t>(own[b++].nbytes());
+      std::vector<torch::Tensor> flat;
+      for (size_t k = a; k < b; ++k) flat.push_back(own[k].detach().reshape({-1}));
+      auto bucket = torch::cat(flat);
+      group_->broadcast(bucket, r);
+      int64_t off = 0;
+      for (size_t k = a; k < b; ++k) {
+        own[k].detach().copy_(bucket.narrow(0, off, own[k].numel()).view_as(own[k]));
+        off += own[k].numel();
+      }
+      a = b;
+    }
+  }
+}
+
+std::string Trainer::save(const core::NamedTensors& optimizer_state) {
   core::CheckpointManager cm(o_.run_dir, o_.keep_last);
   return cm.save(step_, [&](const std::string& dir) {
     core::save_safetensors(dir + "/model.safetensors", task_.weights(), task_.weights_metadata());
-    torch::serialize::OutputArchive ar;
-    optim_->save(ar);
-    ar.save_to(dir + "/optimizer.pt");
+    core::save_safetensors(dir + "/optimizer.safetensors", optimizer_state,
+                           {{"format", "vimo-adamw"}, {"optimizer", "adamw"}});
     nlohmann::json s;
     s["format"] = kStateFormat;
     s["step"] = step_;
@@ -205,9 +325,7 @@ void Trainer::restore(const std::string& dir) {
              "checkpoint '" + dir + "' has state format " + std::to_string(s.value("format", 0)) +
                  ", this vimo reads " + std::to_string(kStateFormat));
   task_.load_weights(dir + "/model.safetensors");
-  torch::serialize::InputArchive ar;
-  ar.load_from(dir + "/optimizer.pt", o_.device);
-  optim_->load(ar);
+  load_optimizer(dir);
   step_ = s.at("step").get<int64_t>();
   set_rng_state(s.at("rng"));
   task_.load_data_state(s.at("data"));
@@ -221,11 +339,15 @@ void Trainer::run_validation() {
   auto& m = task_.module();
   m.eval();
   std::map<std::string, double> v;
+  // Validation (and the samples it may generate) leaves the training RNG as it found it, so the
+  // training draws do not depend on the validation cadence, and ranks that skip validation stay in step.
+  const auto rng = rng_state();
   {
     torch::NoGradGuard ng;
     AutocastGuard ac(bf16());
     v = task_.validate();
   }
+  set_rng_state(rng);
   m.train();
   last_val_ = v;
 }
@@ -233,14 +355,25 @@ void Trainer::run_validation() {
 int Trainer::fit() {
   core::install_stop_handlers();
   core::CheckpointManager cm(o_.run_dir, o_.keep_last);
+  const bool is_main = group_->is_main();
+  const bool dist = group_->distributed();
   if (!o_.resume) {
     std::error_code ec;
-    for (const char* p : {"checkpoints", "best", "latest"}) fs::remove_all(fs::path(o_.run_dir) / p, ec);
+    if (is_main)
+      for (const char* p : {"checkpoints", "best", "latest"}) fs::remove_all(fs::path(o_.run_dir) / p, ec);
   } else if (auto latest = cm.latest()) {
     restore(*latest);
   }
-  const bool is_main = group_->is_main();
-  core::MetricsWriter metrics(o_.run_dir, o_.resume ? step_ : 0);
+  if (dist) {  // every rank resumed from the same checkpoint (or none): their steps must agree
+    auto s = torch::tensor({static_cast<double>(step_), -static_cast<double>(step_)}, torch::kFloat64);
+    group_->max(s);
+    if (s[0].item<double>() != static_cast<double>(step_) || -s[1].item<double>() != static_cast<double>(step_))
+      throw Error("rank " + std::to_string(group_->rank()) + " resumed at step " + std::to_string(step_) +
+                  " but another rank did not (ranks see different checkpoints in '" + o_.run_dir +
+                  "'): give every rank the same run.dir on a shared file system");
+  }
+  std::optional<core::MetricsWriter> metrics;  // rank 0 alone writes metrics.jsonl and event files
+  if (is_main) metrics.emplace(o_.run_dir, o_.resume ? step_ : 0);
   const int64_t total = o_.train.steps;
   if (step_ >= total) {
     log::info(o_.tag, ": already trained to step ", step_, " of ", total, "; nothing to do");
@@ -259,7 +392,7 @@ int Trainer::fit() {
     auto& pgroups = optim_->param_groups();
     for (size_t gi = 0; gi < pgroups.size(); ++gi)
       static_cast<torch::optim::AdamWOptions&>(pgroups[gi].options()).lr(lr * lr_scales_[gi]);
-    optim_->zero_grad();
+    for (auto& p : params_) p.mutable_grad() = torch::Tensor();  // every parameter's, also those another rank's optimizer holds
     double loss_sum = 0;
     int64_t items = 0;
     for (int micro = 0; micro < o_.train.grad_accum; ++micro) {
@@ -280,16 +413,30 @@ int Trainer::fit() {
       samples += out.samples;
       for (const auto& [k, v] : out.logs) acc[k] += v / o_.train.grad_accum;
     }
-    if (items > 0) {
+    bool stop = false;
+    if (dist) {
+      // One small sum for the step's items, loss and stop flags, then the gradients in buckets.
+      auto st = torch::tensor({static_cast<double>(items), loss_sum, core::stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+      group_->sum(st);
+      const double world = group_->world_size();
+      const double all_items = st[0].item<double>();
+      stop = st[2].item<double>() > 0;
+      group_->sum_gradients(params_, o_.dist.bucket_mb << 20);
+      const double scale = items > 0 ? 1.0 / std::max(1.0, all_items) : 1.0 / world;
+      torch::NoGradGuard ng;
+      for (auto& p : params_)
+        if (p.grad().defined()) p.mutable_grad().mul_(scale);
+      loss_sum = st[1].item<double>() * scale;
+    } else if (items > 0) {
       torch::NoGradGuard ng;
       for (auto& p : params_)
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(items));
       loss_sum /= static_cast<double>(items);
     }
-    group_->average_gradients(params_);
     double gnorm = 0;
     if (o_.optim.grad_clip > 0) gnorm = torch::nn::utils::clip_grad_norm_(params_, o_.optim.grad_clip);
-    optim_->step();
+    optim_->step();  // sharded: this rank's share of the parameters
+    if (sharded_) sync_owned_params();
     task_.after_step(step_);
     ++step_;
     saved_now = false;
@@ -305,9 +452,9 @@ int Trainer::fit() {
       std::map<std::string, double> m;
       for (const auto& [k, v] : acc) m[k] = v / acc_n;
       m["lr"] = lr;
-      m["samples_per_s"] = dt > 0 ? samples / dt : 0;
+      m["samples_per_s"] = dt > 0 ? samples * group_->world_size() / dt : 0;  // every rank has an equal shard
       if (is_main) {
-        metrics.write(step_, m, "train");
+        metrics->write(step_, m, "train");
         log::info(o_.tag, " step ", step_, "/", total, " | loss ", fmt("%.4f", m["loss"]), " | lr ",
                   fmt("%.2e", lr), " | ", fmt("%.1f", m["samples_per_s"]), " samples/s | eta ",
                   core::format_duration(eta));
@@ -320,10 +467,10 @@ int Trainer::fit() {
     const bool end = step_ == total;
     const bool validate = o_.train.val_every > 0 && (step_ % o_.train.val_every == 0 || end);
     bool improved = false;
-    if (validate) {
+    if (validate && is_main) {  // the other ranks wait at the barrier below
       run_validation();
-      if (!last_val_.empty() && is_main) {
-        metrics.write(step_, last_val_, "val");
+      if (!last_val_.empty()) {
+        metrics->write(step_, last_val_, "val");
         std::string line = o_.tag + " val step " + std::to_string(step_);
         for (const auto& [k, v] : last_val_) line += " | " + k + " " + fmt("%.4g", v);
         log::info(line);
@@ -335,21 +482,34 @@ int Trainer::fit() {
         if (improved) best_ = v, best_step_ = step_;
       }
     }
-    const bool stop = core::stop_requested();
-    if (is_main && (end || stop || improved || step_ % o_.train.ckpt_every == 0)) {
-      const std::string dir = save();
-      saved_now = true;
-      if (improved) cm.mark_best(dir);
+    if (dist && validate) {  // rank 0's verdict, so every rank knows a checkpoint is due
+      auto f = torch::tensor({improved ? 1.0 : 0.0}, torch::kFloat64);
+      group_->broadcast(f, 0);
+      improved = f.item<double>() > 0;
     }
-    group_->barrier();
+    if (!dist) stop = core::stop_requested();
+    const bool ckpt = end || stop || improved || step_ % o_.train.ckpt_every == 0;
+    if (ckpt && (is_main || sharded_)) {
+      const auto opt_state = optimizer_tensors();  // sharded: every rank sends its share
+      if (is_main) {
+        const std::string dir = save(opt_state);
+        saved_now = true;
+        if (improved) cm.mark_best(dir);
+      }
+    }
+    if (dist && (validate || ckpt)) group_->barrier();  // the others wait until rank 0 has written
     if (stop) {
-      metrics.flush();
-      log::warn(o_.tag, ": stopped by signal ", core::stop_signal(), " at step ", step_,
-                saved_now ? "; checkpoint saved, rerun the same command to resume" : "");
+      if (metrics) metrics->flush();
+      const std::string why = core::stop_signal() != 0 ? "by signal " + std::to_string(core::stop_signal())
+                                                       : std::string("because another rank received a stop signal");
+      log::warn(o_.tag, ": stopped ", why, " at step ", step_,
+                saved_now || (dist && !is_main) ? "; checkpoint saved, rerun the same command to resume" : "");
+      // A rank stopped by another's signal exits as that one does (code 75): through its own handler.
+      if (core::stop_signal() == 0) std::raise(SIGTERM);
       return kExitInterrupted;
     }
   }
-  metrics.flush();
+  if (metrics) metrics->flush();
   if (best_step_ >= 0) log::info(o_.tag, ": best ", o_.train.best_metric, " ", fmt("%.4g", best_), " at step ", best_step_);
   return kExitOk;
 }

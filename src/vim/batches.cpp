@@ -93,12 +93,33 @@ data::LmBatch BatchStream::next() {
       used += n;
       ++next_;
     }
-    return data::make_batch(rows, pad_);
+    return shard(rows);
   }
   if (filled_pool_ != pool_) fill_pool(pool_);
   for (const auto& s : pool_batches_[pool_batch_]) rows.push_back({s});
   if (++pool_batch_ >= static_cast<int64_t>(pool_batches_.size())) ++pool_, pool_batch_ = 0;
-  return data::make_batch(rows, pad_);
+  return shard(rows);
+}
+
+data::LmBatch BatchStream::shard(const std::vector<std::vector<data::TokenSeq>>& rows) const {
+  if (o_.shard_count <= 1) return data::make_batch(rows, pad_);
+  // Rows [r*n/W, (r+1)*n/W) of the global batch, padded to its longest row (the shapes of one process).
+  const int64_t n = static_cast<int64_t>(rows.size()), W = o_.shard_count;
+  int64_t longest = 0;
+  for (const auto& r : rows) {
+    int64_t len = 0;
+    for (const auto& s : r) len += static_cast<int64_t>(s.ids.size());
+    longest = std::max(longest, len);
+  }
+  const int64_t lo = o_.shard_rank * n / W, hi = (o_.shard_rank + 1) * n / W;
+  if (lo == hi) {  // fewer rows than ranks: a row without targets adds no loss and no gradient
+    auto b = data::make_batch({rows.front()}, pad_, longest);
+    b.targets.fill_(-100);
+    b.sequences = 0;
+    b.tokens = 0;
+    return b;
+  }
+  return data::make_batch(std::vector<std::vector<data::TokenSeq>>(rows.begin() + lo, rows.begin() + hi), pad_, longest);
 }
 
 nlohmann::json BatchStream::state() const {

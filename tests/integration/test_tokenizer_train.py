@@ -67,7 +67,7 @@ def test_train_resume_eval(vimo_bin, tmp_path, packed):
     p = run_vimo(vimo_bin, "tokenizer", "train", "--config", cfg, f"run.dir={run}", f"data.packed={d}", *TINY)
     assert "tokenizer step 6/6 | loss" in p.stdout + p.stderr
     for f in ["config.yaml", "log.txt", "metrics.jsonl", "latest", "best/model.safetensors",
-              "checkpoints/step_00000006/optimizer.pt", "checkpoints/step_00000006/DONE"]:
+              "checkpoints/step_00000006/optimizer.safetensors", "checkpoints/step_00000006/DONE"]:
         assert (run / f).exists(), f
     state = json.loads((run / "checkpoints/step_00000006/state.json").read_text())
     # The data position is the WindowLoader's: batches of 4 windows of 16 frames, one epoch being

@@ -16,18 +16,11 @@ import sys
 import pytest
 
 sys.path[:0] = [str(pathlib.Path(__file__).parent), str(pathlib.Path(__file__).parents[1])]
-from conftest import SOURCE_DIR, run_vimo  # noqa: E402
+from conftest import SOURCE_DIR, reference, run_vimo  # noqa: E402
 
 
-def need(module):
-    """Imports a reference package; missing, it fails the module under CI=true and skips it elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        msg = f"reference package '{module}' is missing ({e}); install the venv (scripts/setup.sh)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg, allow_module_level=True)
+# A missing reference package skips (fails under CI=true: tests/conftest.py).
+need = reference
 
 
 torch = need("torch")

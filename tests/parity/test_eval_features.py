@@ -13,17 +13,11 @@ import numpy as np
 import pytest
 
 sys.path[:0] = [str(pathlib.Path(__file__).parents[1])]
-from conftest import run_vimo  # noqa: E402
+from conftest import reference, run_vimo  # noqa: E402
 
 
-def require(module):
-    """Imports a reference module; missing, it fails under CI=true and skips (reported) elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"reference package {module} is missing (CI=true): pip install -r scripts/requirements.txt")
-        pytest.skip(f"reference package {module} is not installed")
+# A missing reference package skips (fails under CI=true: tests/conftest.py).
+require = reference
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,41 @@ TEST(DataLoader, WindowsDeterministicAcrossThreadCounts) {
   EXPECT_TRUE(differs);
 }
 
+TEST(DataLoader, WindowShardsTogetherAreTheGlobalBatch) {
+  Fixture f;
+  WindowLoader whole(f.ds, f.norm, window_opts(0));
+  std::vector<std::unique_ptr<WindowLoader>> shards;
+  for (int r = 0; r < 4; ++r) {
+    auto o = window_opts(r % 2);
+    o.shard_rank = r;
+    o.shard_count = 4;
+    shards.push_back(std::make_unique<WindowLoader>(f.ds, f.norm, o));
+  }
+  for (int n = 0; n < 5; ++n) {
+    auto g = whole.next();
+    std::vector<torch::Tensor> parts;
+    std::vector<int64_t> starts;
+    for (auto& s : shards) {
+      auto b = s->next();
+      ASSERT_EQ(b.motion.size(0), 2);
+      parts.push_back(b.motion);
+      starts.insert(starts.end(), b.start.begin(), b.start.end());
+    }
+    EXPECT_TRUE(torch::equal(torch::cat(parts), g.motion)) << "batch " << n;
+    EXPECT_EQ(starts, g.start);
+  }
+  EXPECT_EQ(shards[3]->state(), whole.state());  // the position is the global batch's
+  auto o = window_opts(0);
+  o.shard_count = 3;  // 8 windows do not split over 3 ranks
+  try {
+    WindowLoader bad(f.ds, f.norm, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.batch_size=8 does not split evenly over 3 ranks"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(DataLoader, WindowsResumeExactly) {
   Fixture f;
   const int N = 10;

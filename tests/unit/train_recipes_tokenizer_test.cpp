@@ -81,7 +81,7 @@ tokenizer::Rqvae run(const fs::path& root, const std::string& dir, int64_t stop_
   auto val = train::split_clips(data::PackedDataset::open((root / "val.h5").string()));
   auto m = train::make_tokenizer_model(c, stats(), train_ds);
   StopAfter task(train::make_tokenizer_task(c, m, train_ds, val, torch::kCPU), stop_at);
-  EXPECT_EQ(train::Trainer(train::trainer_options(c.run, c.train, c.optim, torch::kCPU, "tokenizer"), task).fit(),
+  EXPECT_EQ(train::Trainer(train::trainer_options(c.run, c.train, c.optim, c.dist, torch::kCPU, "tokenizer"), task).fit(),
             exit_code);
   core::request_stop_for_test(0);
   return m;

@@ -111,3 +111,73 @@ TEST(Trainer, RejectsBf16OnCpu) {
   o.train.precision = "bf16";
   EXPECT_THROW({ train::Trainer t(o, r); }, Error);
 }
+
+namespace {
+// Sets environment variables for the scope, restoring the previous values.
+struct ScopedEnv {
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+  ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
+                          "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_NODELIST", "TORCHELASTIC_USE_AGENT_STORE"}) {
+      const char* v = std::getenv(k);
+      saved.emplace_back(k, v ? std::optional<std::string>(v) : std::nullopt);
+      ::unsetenv(k);
+    }
+    for (const auto& [k, v] : vars) ::setenv(k, v, 1);
+  }
+  ~ScopedEnv() {
+    for (const auto& [k, v] : saved) v ? ::setenv(k.c_str(), v->c_str(), 1) : ::unsetenv(k.c_str());
+  }
+};
+}  // namespace
+
+TEST(Distributed, LaunchEnvironmentOfTorchrunAndSlurm) {
+  {
+    ScopedEnv e({});
+    const auto l = vimo::train::launch_env();
+    EXPECT_EQ(l.world_size, 1);
+    EXPECT_EQ(l.source, "none");
+  }
+  {
+    ScopedEnv e({{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"},
+                 {"MASTER_PORT", "29400"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}});
+    const auto l = vimo::train::launch_env();
+    EXPECT_EQ(l.source, "torchrun");
+    EXPECT_EQ(l.rank, 1);
+    EXPECT_EQ(l.world_size, 4);
+    EXPECT_EQ(l.local_rank, 1);
+    EXPECT_EQ(l.master_addr, "node7");
+    EXPECT_EQ(l.master_port, 29400);
+    EXPECT_TRUE(l.agent_store);
+  }
+  {
+    ScopedEnv e({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
+                 {"SLURM_JOB_NODELIST", "gpu[03-05,9],cpu1"}});
+    const auto l = vimo::train::launch_env();
+    EXPECT_EQ(l.source, "slurm");
+    EXPECT_EQ(l.rank, 5);
+    EXPECT_EQ(l.world_size, 8);
+    EXPECT_EQ(l.local_rank, 1);
+    EXPECT_EQ(l.master_addr, "gpu03");
+    EXPECT_EQ(l.master_port, 29500);
+  }
+  EXPECT_EQ(vimo::train::first_slurm_host("a1,b2"), "a1");
+  EXPECT_EQ(vimo::train::first_slurm_host("n[7]"), "n7");
+  EXPECT_EQ(vimo::train::first_slurm_host("rack1-n[12,14-16]"), "rack1-n12");
+  auto message = [](std::initializer_list<std::pair<const char*, const char*>> vars) {
+    ScopedEnv e(vars);
+    try {
+      vimo::train::launch_env();
+    } catch (const vimo::Error& err) {
+      return std::string(err.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}).find("RANK='2'"),
+            std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "two"}}).find("WORLD_SIZE='two'"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}}).find("MASTER_ADDR is not set"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}})
+                .find("MASTER_PORT='70000'"),
+            std::string::npos);
+}

@@ -22,10 +22,13 @@ struct WindowLoaderOptions {
   int workers = 2;   // background threads; 0 = build each batch in next()
   int prefetch = 8;  // batches produced ahead
   int64_t seed = 1234;
+  // Data parallelism: this process keeps windows [r*B/n, (r+1)*B/n) of every global batch of B (B a
+  // multiple of n); the draws, and so the state, are those of the global batch.
+  int shard_rank = 0, shard_count = 1;
   template <class V>
   void visit(V& v) {
     using core::opt;
-    v.key("batch_size", batch_size, "windows per batch", opt().min(1));
+    v.key("batch_size", batch_size, "windows per batch (over all ranks together)", opt().min(1));
     v.key("window", window, "frames per window; clips shorter than this are not sampled", opt().min(1));
     v.key("workers", workers, "loader threads (0: load on the training thread)", opt().min(0).max(64));
     v.key("prefetch", prefetch, "batches prepared ahead of the trainer", opt().min(1).max(1024));
@@ -33,7 +36,7 @@ struct WindowLoaderOptions {
 };
 
 struct WindowBatch {
-  torch::Tensor motion;  // [B, W, 262] normalized
+  torch::Tensor motion;  // [B / shard_count, W, 262] normalized
   std::vector<int64_t> clip, person, start;
   int64_t epoch = 0, cursor = 0;  // position of this batch
 };

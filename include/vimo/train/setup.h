@@ -1,18 +1,22 @@
-// The set-up every training recipe shares: device, threads, seed, run directory, trainer options.
+// The set-up every training recipe shares: launch environment and process group, device, threads,
+// seed, log level, run directory, trainer options.
 #pragma once
 #include <string>
 
 #include "vimo/core/run.h"
+#include "vimo/train/distributed.h"
 #include "vimo/train/trainer.h"
 
 namespace vimo::train {
 
-// Resolves run.device, applies run.threads and run.seed, opens the run directory (log.txt and the
-// resolved config.yaml). Returns the device.
-torch::Device setup_run(const core::RunSection& run, const std::string& resolved_yaml);
+// Resolves run.device (cuda:LOCAL_RANK on a multi-rank CUDA launch), applies run.threads, run.seed
+// and run.log_level, joins the process group when launched on several processes (torchrun, Slurm),
+// opens the run directory (this rank's log file; rank 0 writes the resolved config.yaml). Returns the
+// device.
+torch::Device setup_run(const core::RunSection& run, const DistSection& dist, const std::string& resolved_yaml);
 
 // Trainer options from a recipe's sections.
 TrainerOptions trainer_options(const core::RunSection& run, const TrainSection& train, const OptimSection& optim,
-                               torch::Device device, const std::string& tag);
+                               const DistSection& dist, torch::Device device, const std::string& tag);
 
 }  // namespace vimo::train

@@ -126,9 +126,15 @@ struct TrainerOptions {
   torch::Device device = torch::kCPU;
   TrainSection train;
   OptimSection optim;
+  DistSection dist;
   std::string tag = "train";  // prefix of the progress line
 };
 
+// On a multi-rank run (core::process_group(), or `group`) every rank runs the same loop on its shard of
+// each global batch: rank 0's weights are broadcast at the start, gradients (and the step's loss and
+// item counts) are summed over ranks after the backward pass, every rank takes the same optimizer
+// step; rank 0 alone validates and writes metrics, checkpoints and best/, and a stop signal on any
+// rank stops every rank after the same step.
 class Trainer {
  public:
   Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> group = nullptr);
@@ -140,7 +146,13 @@ class Trainer {
 
  private:
   void restore(const std::string& ckpt_dir);
-  std::string save();
+  std::string save(const core::NamedTensors& optimizer_state);
+  // AdamW's moments and steps by parameter name (optimizer.safetensors). Sharded: every rank takes part
+  // (each parameter's state comes from its owner) and rank 0 gets the whole state.
+  core::NamedTensors optimizer_tensors();
+  void load_optimizer(const std::string& ckpt_dir);
+  // Sharded: each parameter from the rank that updated it, to every rank.
+  void sync_owned_params();
   void run_validation();
   bool bf16() const;
 
@@ -148,6 +160,9 @@ class Trainer {
   Task& task_;
   std::shared_ptr<ProcessGroup> group_;
   std::vector<torch::Tensor> params_;
+  std::vector<std::string> names_;  // of params_, for the optimizer state file
+  bool sharded_ = false;            // dist.shard_optimizer on a multi-rank run
+  std::vector<int> owner_;          // sharded: the rank whose optimizer holds params_[i]
   std::vector<double> lr_scales_;  // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim_;
   int64_t step_ = 0;

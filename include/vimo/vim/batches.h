@@ -22,6 +22,9 @@ struct BatchOptions {
   bool pack = true;
   int64_t bucket_batches = 16;  // unpacked: batches per length-sorted pool
   int64_t layers = 0;           // quantizer levels the LM sees
+  // Data parallelism: this process gets rows [r*n/W, (r+1)*n/W) of every global batch of n rows; the
+  // stream (and its state) is that of the global batch.
+  int64_t shard_rank = 0, shard_count = 1;
 };
 
 // Renders a conversation to a training sequence: targets on assistant tokens only.
@@ -51,6 +54,7 @@ class BatchStream {
 
  private:
   void fill_pool(int64_t p);
+  data::LmBatch shard(const std::vector<std::vector<data::TokenSeq>>& rows) const;
   SampleSource source_;
   int64_t pad_;
   BatchOptions o_;

@@ -8,6 +8,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/rng.h"
 #include "vimo/eval/embedding_metrics.h"
 #include "vimo/eval/metric_protocol.h"
@@ -149,7 +150,10 @@ int train_evaluator(const EvaluatorConfig& c, const std::string& yaml) {
   else
     log::warn("no val split in '", c.data.packed, "': training the evaluator without validation");
 
-  const auto dev = setup_run(c.run, yaml);
+  const auto dev = setup_run(c.run, c.dist, yaml);
+  VIMO_CHECK(!core::process_group().distributed(),
+             "vimo eval train-evaluator runs on one process: its contrastive loss compares every caption with every "
+             "motion of the whole batch, which per-rank batches would change; launch it without torchrun or srun");
   const fs::path run(c.run.dir);
   // The run's text tokenizer and statistics: load_evaluator finds them beside the checkpoints.
   std::string tok_path;
@@ -198,7 +202,7 @@ int train_evaluator(const EvaluatorConfig& c, const std::string& yaml) {
   log::info("evaluator: ", params, " parameters; clips of '", path, "' in batches of ", lo.batch_size, " (",
             loader->batches_per_epoch(), " per epoch), ", val.clips.size(), " val clips, device ", dev.str());
   EvaluatorTask task(c, std::move(ev), std::move(loader), std::move(val), dev);
-  Trainer trainer(trainer_options(c.run, c.train, c.optim, dev, "evaluator"), task);
+  Trainer trainer(trainer_options(c.run, c.train, c.optim, c.dist, dev, "evaluator"), task);
   return trainer.fit();
 }
 

@@ -9,6 +9,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/rng.h"
 #include "vimo/lm/hf.h"
 #include "vimo/text/vocab.h"
@@ -45,6 +46,8 @@ class InstructTask : public Task {
     bo.max_length = c_.data.max_length;
     bo.pack = c_.data.pack;
     bo.layers = model_.spec().layers;
+    bo.shard_rank = core::process_group().rank();
+    bo.shard_count = core::process_group().world_size();
     batches_ = std::make_unique<vim::BatchStream>([this](int64_t n) { return (*train_)(n); },
                                                   model_.vocab().special("<pad>"), bo, c_.run.seed);
     // Fixed validation conversations spread over the val split.
@@ -187,12 +190,15 @@ int train_instruct(const InstructConfig& c, const std::string& yaml) {
     VIMO_CHECK(fs::exists(merged / "config.json"), "stage-2 run '" + c.model.init + "' has no merged/ model; export it with "
                                                    "`vimo lm merge --run " + c.model.init + "`");
 
-  const auto dev = setup_run(c.run, yaml);
+  const auto dev = setup_run(c.run, c.dist, yaml);
   if (val_convs.empty()) log::warn("instruct: no val.jsonl with a val token cache: training without validation");
+  auto& pg = core::process_group();  // rank 0 writes the run's files, the other ranks read them
   fs::create_directories(lm_dir);
   const fs::path init_lm = init / "lm";
-  for (const std::string& f : std::vector<std::string>{"config.json", "vocab.json", "templates.yaml", spec.text_file})
-    fs::copy_file(init_lm / f, lm_dir / f, fs::copy_options::overwrite_existing);
+  if (pg.is_main())
+    for (const std::string& f : std::vector<std::string>{"config.json", "vocab.json", "templates.yaml", spec.text_file})
+      fs::copy_file(init_lm / f, lm_dir / f, fs::copy_options::overwrite_existing);
+  pg.barrier();
 
   std::optional<vim::VimModel> model;
   if (scratch) {
@@ -218,8 +224,8 @@ int train_instruct(const InstructConfig& c, const std::string& yaml) {
     VIMO_CHECK(old == spec.to_json(), "run '" + c.run.dir + "' was made from another model (lm/vim.json " + old.dump() +
                                           "); use the run's model.init or start over with a new run.dir");
   }
-  core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
-  core::write_file_atomic((lm_dir / "init.json").string(),
+  if (pg.is_main()) core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
+  if (pg.is_main()) core::write_file_atomic((lm_dir / "init.json").string(),
                           json{{"init", fs::absolute(init).lexically_normal().string()},
                                {"checkpoint", vim::VimModel::run_checkpoint(c.model.init)}}.dump(2) + "\n");
 
@@ -236,10 +242,10 @@ int train_instruct(const InstructConfig& c, const std::string& yaml) {
             train_samples->size(), " train conversations, ", val_samples ? val_samples->size() : 0, " val, ", trainable,
             " trainable parameters, stage-2 mix ", mix ? c.data.pretrain_ratio : 0.0, ", device ", dev.str());
   InstructTask task(c, *model, std::move(train_samples), std::move(val_samples));
-  Trainer trainer(trainer_options(c.run, c.train, c.optim, dev, "instruct"), task);
+  Trainer trainer(trainer_options(c.run, c.train, c.optim, c.dist, dev, "instruct"), task);
   const int rc = trainer.fit();
   if (rc != kExitOk) return rc;
-  export_run(c.run.dir);
+  if (pg.is_main()) export_run(c.run.dir);  // merged/ and the PEFT export: rank 0's job
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/data/token_cache.h"
 #include "vimo/lm/hf.h"
 #include "vimo/lm/loss.h"
@@ -113,17 +114,20 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
                                               std::to_string(mo.num_quantizers) + " levels");
   if (!c.model.scratch()) check_base(c.model.base);
 
-  const auto dev = setup_run(c.run, yaml);
+  const auto dev = setup_run(c.run, c.dist, yaml);
   if (!val) log::warn("no val split in '", c.data.tokens, "': training without validation");
   if (!dev.is_cpu())
     motion = std::make_shared<tokenizer::MotionTokenizer>(tokenizer::MotionTokenizer::load(c.model.tokenizer, dev));
+  auto& pg = core::process_group();  // rank 0 writes the run's files, the other ranks read them
   fs::create_directories(lm_dir);
 
   // Text tokenizer and unified vocabulary.
   const bool scratch = c.model.scratch();
-  const std::string text_src = scratch ? train_text_tokenizer(c, *train, lm_dir) : base_text_tokenizer(c.model.base);
+  const std::string text_src = !scratch ? base_text_tokenizer(c.model.base)
+                               : pg.is_main() ? train_text_tokenizer(c, *train, lm_dir) : std::string();
   const std::string text_file = scratch ? "text.model" : fs::path(text_src).filename().string();
-  if (!scratch) fs::copy_file(text_src, lm_dir / text_file, fs::copy_options::overwrite_existing);
+  if (!scratch && pg.is_main()) fs::copy_file(text_src, lm_dir / text_file, fs::copy_options::overwrite_existing);
+  pg.barrier();
   std::shared_ptr<text::TextTokenizer> text = text::load_text_tokenizer((lm_dir / text_file).string());
   lm::LlamaConfig base_cfg;
   if (!scratch) {
@@ -182,10 +186,12 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   if (c.run.resume && cm.latest() && fs::exists(spec_path))
     check_same_spec(spec, vim::ModelSpec::from_json(json::parse(core::read_file(spec_path.string())), spec_path.string()),
                     c.run.dir);
-  core::write_file_atomic((lm_dir / "config.json").string(), m->config().to_json().dump(2) + "\n");
-  vocab.save((lm_dir / "vocab.json").string());
-  core::write_file_atomic((lm_dir / "templates.yaml").string(), templates.yaml());
-  core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
+  if (pg.is_main()) {
+    core::write_file_atomic((lm_dir / "config.json").string(), m->config().to_json().dump(2) + "\n");
+    vocab.save((lm_dir / "vocab.json").string());
+    core::write_file_atomic((lm_dir / "templates.yaml").string(), templates.yaml());
+    core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
+  }
   int64_t trainable = 0;
   for (const auto& [n, t] : vim::trainable_tensors(m)) trainable += t.numel();
   log::info("pretrain: ", scratch ? "from scratch" : "base " + c.model.base, ", vocabulary ", vocab.size(), " (text ",
@@ -195,10 +201,10 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   vim::VimModel model(m, std::move(vocab), text, spec, templates);
   model.set_motion_tokenizer(motion);
   PretrainTask task(c, model, train, val);
-  Trainer trainer(trainer_options(c.run, c.train, c.optim.o, dev, "pretrain"), task);
+  Trainer trainer(trainer_options(c.run, c.train, c.optim.o, c.dist, dev, "pretrain"), task);
   const int rc = trainer.fit();
   if (rc != kExitOk) return rc;
-  export_run(c.run.dir);
+  if (pg.is_main()) export_run(c.run.dir);  // merged/ and the PEFT export: rank 0's job
   return kExitOk;
 }
 

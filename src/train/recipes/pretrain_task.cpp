@@ -7,6 +7,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/tensor_io.h"
 #include "vimo/lm/loss.h"
 #include "vimo/motion/features.h"
@@ -101,6 +102,8 @@ PretrainTask::PretrainTask(const PretrainConfig& c, vim::VimModel model, std::sh
   bo.pack = c_.data.pack;
   bo.bucket_batches = c_.data.bucket_batches;
   bo.layers = model_.spec().layers;
+  bo.shard_rank = core::process_group().rank();
+  bo.shard_count = core::process_group().world_size();
   const int64_t pad = model_.vocab().special("<pad>");
   batches_ = std::make_unique<vim::BatchStream>(*train_, *stream_, model_.templates(), model_.chat(), pad, bo, c_.run.seed);
   // Samples that cannot fit the context: counted per task over every eligible clip (first phrasing).

@@ -6,6 +6,7 @@
 
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/data/prepare.h"
 #include "vimo/motion/features.h"
 #include "vimo/train/setup.h"
@@ -122,11 +123,14 @@ std::unique_ptr<Task> make_tokenizer_task(const TokenizerConfig& c, tokenizer::R
                                                  " must be a multiple of " + std::to_string(ds));
   auto o = c.data.loader;
   o.seed = c.run.seed;
+  o.shard_rank = core::process_group().rank();  // this rank's slice of every global batch
+  o.shard_count = core::process_group().world_size();
   const std::string path = train.path();
   // Raw windows: the RQ-VAE's own normalizer module normalizes them.
   auto loader = std::make_unique<data::WindowLoader>(std::move(train), data::Normalizer::identity(), o);
   log::info("tokenizer: ", loader->windows_available(), " training windows in '", path, "' (",
             loader->clips_too_short(), " clips shorter than the window), window ", o.window, ", batch ", o.batch_size,
+            o.shard_count > 1 ? log::cat(" (", o.batch_size / o.shard_count, " per rank)") : std::string(),
             ", ", loader->batches_per_epoch(), " batches per epoch, device ", dev.str(), ", threads ",
             at::get_num_threads());
   if (c.data.val_clips > 0 && static_cast<int64_t>(val_clips.size()) > c.data.val_clips)
@@ -152,11 +156,11 @@ int train_tokenizer(const TokenizerConfig& c, const std::string& yaml) {
     stats = data::Normalizer(s.mean, s.std);
   }
   check_feature_dim(c, c.data.packed);
-  const auto dev = setup_run(c.run, yaml);
+  const auto dev = setup_run(c.run, c.dist, yaml);
   auto model = make_tokenizer_model(c, stats, train_ds);
   model->to(dev);
   auto task = make_tokenizer_task(c, model, std::move(train_ds), std::move(val), dev);
-  Trainer trainer(trainer_options(c.run, c.train, c.optim, dev, "tokenizer"), *task);
+  Trainer trainer(trainer_options(c.run, c.train, c.optim, c.dist, dev, "tokenizer"), *task);
   return trainer.fit();
 }
 

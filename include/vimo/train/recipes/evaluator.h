@@ -13,6 +13,7 @@
 #include "vimo/core/run.h"
 #include "vimo/data/loader.h"
 #include "vimo/eval/evaluator.h"
+#include "vimo/train/distributed.h"
 #include "vimo/train/trainer.h"
 
 namespace vimo::train {
@@ -45,6 +46,7 @@ struct EvaluatorConfig {
   eval::EvaluatorOptions model;
   TrainSection train;
   OptimSection optim;
+  DistSection dist;
   EvaluatorConfig() {
     run.dir = "runs/eval-demo";
     train.best_metric = "r_precision_top3";
@@ -56,6 +58,7 @@ struct EvaluatorConfig {
     v.section("model", model);
     v.section("train", train);
     v.section("optim", optim);
+    v.section("dist", dist);
   }
 };
 

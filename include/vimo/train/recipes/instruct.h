@@ -13,6 +13,7 @@
 #include "vimo/data/token_cache.h"
 #include "vimo/lm/config.h"
 #include "vimo/train/recipes/pretrain.h"
+#include "vimo/train/distributed.h"
 #include "vimo/train/trainer.h"
 #include "vimo/vim/batches.h"
 #include "vimo/vim/dialogue.h"
@@ -64,6 +65,7 @@ struct InstructConfig {
   lm::LmLoraSection lora;
   TrainSection train;
   OptimSection optim;
+  DistSection dist;
   lm::LmGenerateSection generate;
   template <class V> void visit(V& v) {
     v.section("run", run);
@@ -72,6 +74,7 @@ struct InstructConfig {
     v.section("lora", lora);
     v.section("train", train);
     v.section("optim", optim);
+    v.section("dist", dist);
     v.section("generate", generate);
   }
 };

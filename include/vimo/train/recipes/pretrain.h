@@ -9,6 +9,7 @@
 #include "vimo/core/config.h"
 #include "vimo/core/run.h"
 #include "vimo/lm/config.h"
+#include "vimo/train/distributed.h"
 #include "vimo/train/trainer.h"
 
 namespace vimo::train {
@@ -85,6 +86,7 @@ struct PretrainConfig {
   lm::LmLoraSection lora;
   TrainSection train;
   PretrainOptimSection optim;
+  DistSection dist;
   lm::LmGenerateSection generate;
   template <class V> void visit(V& v) {
     v.section("run", run);
@@ -93,6 +95,7 @@ struct PretrainConfig {
     v.section("lora", lora);
     v.section("train", train);
     v.section("optim", optim);
+    v.section("dist", dist);
     v.section("generate", generate);
   }
 };

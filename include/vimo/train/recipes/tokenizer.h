@@ -18,6 +18,7 @@
 #include "vimo/data/normalizer.h"
 #include "vimo/data/packed.h"
 #include "vimo/tokenizer/rqvae.h"
+#include "vimo/train/distributed.h"
 #include "vimo/train/trainer.h"
 
 namespace vimo::train {
@@ -58,6 +59,7 @@ struct TokenizerConfig {
   TokenizerLossSection loss;
   TrainSection train;
   OptimSection optim;
+  DistSection dist;
   TokenizerConfig() { train.best_metric = "mpjpe_mm"; }
   template <class V> void visit(V& v) {
     v.section("run", run);
@@ -66,6 +68,7 @@ struct TokenizerConfig {
     v.section("loss", loss);
     v.section("train", train);
     v.section("optim", optim);
+    v.section("dist", dist);
   }
 };
 

@@ -1,0 +1,102 @@
+// GPU checks (label gpu), each skipped where no CUDA device is usable: the LM moved to the GPU gives
+// the CPU's logits, and a bf16-autocast training step of the RQ-VAE and of the LM is finite.
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+
+#include "vimo/lm/model.h"
+#include "vimo/tokenizer/rqvae.h"
+
+namespace {
+
+#define VIMO_REQUIRE_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no usable CUDA device"
+
+vimo::lm::LlamaConfig tiny_lm() {
+  vimo::lm::LlamaConfig c;
+  c.vocab_size = 97;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  return c;
+}
+
+struct Bf16Autocast {
+  Bf16Autocast() {
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  }
+  ~Bf16Autocast() {
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+};
+
+bool grads_finite(torch::nn::Module& m) {
+  for (const auto& p : m.parameters())
+    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(GpuLm, ToDeviceGivesTheCpuLogits) {
+  VIMO_REQUIRE_CUDA();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  vimo::lm::LlamaForCausalLM cpu(tiny_lm(), f32), gpu(tiny_lm(), f32);
+  cpu->init_weights(0.1, 7);
+  gpu->init_weights(0.1, 7);
+  gpu->to_device(torch::Device(torch::kCUDA, 0));
+  cpu->eval();
+  gpu->eval();
+  torch::NoGradGuard ng;
+  auto ids = torch::randint(0, 97, {2, 12}, torch::kLong);
+  auto a = cpu->forward(ids), b = gpu->forward(ids.cuda()).cpu();
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
+}
+
+TEST(GpuLm, Bf16AutocastStepIsFinite) {
+  VIMO_REQUIRE_CUDA();
+  vimo::lm::LlamaForCausalLM m(tiny_lm(), torch::TensorOptions().dtype(torch::kFloat32));
+  m->init_weights(0.1, 3);
+  m->to_device(torch::Device(torch::kCUDA, 0));
+  for (auto& p : m->parameters()) p.set_requires_grad(true);
+  m->train();
+  auto ids = torch::randint(0, 97, {2, 16}, torch::kLong).cuda();
+  torch::Tensor loss;
+  {
+    Bf16Autocast ac;
+    auto logits = m->forward(ids);
+    loss = torch::nn::functional::cross_entropy(logits.narrow(1, 0, 15).reshape({-1, 97}).to(torch::kFloat32),
+                                                ids.narrow(1, 1, 15).reshape({-1}));
+  }
+  loss.backward();
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  EXPECT_TRUE(grads_finite(*m));
+}
+
+TEST(GpuTokenizer, Bf16AutocastStepIsFinite) {
+  VIMO_REQUIRE_CUDA();
+  vimo::tokenizer::RqvaeOptions o;
+  o.width = 16;
+  o.depth = 2;
+  o.code_dim = 8;
+  o.codebook_size = 16;
+  o.num_quantizers = 2;
+  vimo::tokenizer::Rqvae m(o);
+  m->to(torch::Device(torch::kCUDA, 0));
+  m->train();
+  auto x = torch::randn({4, 16, o.feature_dim}, torch::Device(torch::kCUDA, 0));
+  torch::Tensor loss;
+  {
+    Bf16Autocast ac;
+    auto out = m->forward(x);
+    loss = torch::smooth_l1_loss(out.recon_n.to(torch::kFloat32), m->normalizer->normalize(x)) + out.commit;
+  }
+  loss.backward();
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  EXPECT_TRUE(grads_finite(*m));
+  EXPECT_EQ(m->quantizer->layers->at<vimo::tokenizer::QuantizerImpl>(0).codebook.scalar_type(), torch::kFloat32);
+}
