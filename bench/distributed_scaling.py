@@ -49,7 +49,7 @@ with tempfile.TemporaryDirectory() as tmp:
     common = ["tokenizer", "train", "--config", ROOT / "configs/tokenizer/demo.yaml", f"data.packed={tmp / 'packed'}",
               f"train.steps={a.steps}", "train.val_every=0", f"train.ckpt_every={a.steps}",
               f"train.log_every={max(1, a.steps // 6)}", f"data.batch_size={a.batch}", f"model.width={a.width}",
-              "run.threads=1"]
+              "run.threads=1", "data.workers=0"]
     t0 = time.time()
     sh(a.vimo, *common, f"run.dir={tmp / 'one'}")
     wall1 = time.time() - t0

@@ -100,30 +100,37 @@ torch::Tensor QuantizerImpl::nearest(const torch::Tensor& x) const {
 }
 
 // Random rows of x (repeated when the batch has fewer than K vectors), used to seed and reset codes.
-// On a multi-rank run x is this rank's slice of the global batch's rows (ranks in order): the rows are
-// drawn from the global batch with the RNG every rank shares, each rank fills the rows it holds and a
-// sum gives every rank the same rows, those a single process with the whole batch would draw.
-static torch::Tensor random_rows(const torch::Tensor& x, int64_t k) {
+// On a multi-rank run x is this rank's slice of the global batch's rows (ranks in order, equal
+// slices: `total` rows in all): the rows are drawn from the global batch with the RNG every rank
+// shares, each rank fills the rows it holds and a sum gives every rank the rows a single process with
+// the whole batch would draw. Without `gather` only the draw is made (the RNG advances as when rows
+// are needed) and an undefined tensor is returned.
+static torch::Tensor random_rows(const torch::Tensor& x, int64_t k, int64_t total, bool gather = true) {
   auto& pg = core::process_group();
-  if (!pg.distributed()) {
-    auto idx = torch::randint(x.size(0), {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-    return x.index_select(0, idx);
-  }
-  auto sizes = torch::zeros({pg.world_size()}, torch::kFloat64);
-  sizes[pg.rank()] = static_cast<double>(x.size(0));
-  pg.sum(sizes);
-  const auto acc = sizes.cumsum(0);
-  const int64_t total = static_cast<int64_t>(acc[-1].item<double>());
-  const int64_t lo = static_cast<int64_t>(acc[pg.rank()].item<double>()) - x.size(0);
   auto idx = torch::randint(total, {k}, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-  auto mine = (idx >= lo).logical_and(idx < lo + x.size(0));
-  auto rows = x.index_select(0, (idx - lo).clamp(0, x.size(0) - 1)) * mine.unsqueeze(1).to(x.dtype());
+  if (!pg.distributed()) return x.index_select(0, idx);
+  if (!gather) return {};
+  const int64_t n = x.size(0), lo = pg.rank() * n;
+  auto mine = (idx >= lo).logical_and(idx < lo + n);
+  auto rows = x.index_select(0, (idx - lo).clamp(0, n - 1)) * mine.unsqueeze(1).to(x.dtype());
   pg.sum(rows);
   return rows;
 }
 
+// Rows of the global batch: x's on one process; on several, checked to be the same on every rank.
+static int64_t global_rows(const torch::Tensor& x) {
+  auto& pg = core::process_group();
+  if (!pg.distributed()) return x.size(0);
+  auto n = torch::tensor({static_cast<double>(x.size(0)), -static_cast<double>(x.size(0))}, torch::kFloat64);
+  pg.max(n);
+  VIMO_CHECK(n[0].item<double>() == -n[1].item<double>(),
+             "the ranks' batches hold different numbers of quantizer inputs; the stage-1 loader splits windows "
+             "evenly (data.batch_size a multiple of the number of processes)");
+  return x.size(0) * pg.world_size();
+}
+
 void QuantizerImpl::init_from(const torch::Tensor& x) {
-  auto rows = random_rows(x, k_);
+  auto rows = random_rows(x, k_, global_rows(x));
   codebook.copy_(rows);
   code_sum.copy_(rows);
   code_count.fill_(1.0);
@@ -133,16 +140,19 @@ void QuantizerImpl::init_from(const torch::Tensor& x) {
 void QuantizerImpl::ema_update(const torch::Tensor& x, const torch::Tensor& idx) {
   auto onehot = torch::zeros({k_, x.size(0)}, x.options());
   onehot.scatter_(0, idx.unsqueeze(0), 1.0);
-  auto sum = torch::matmul(onehot, x);  // [K, D]
-  auto count = onehot.sum(1);           // [K]
-  auto& pg = core::process_group();     // the statistics of the global batch: summed over ranks
-  pg.sum(sum);
-  pg.sum(count);
-  code_sum.mul_(decay_).add_(sum, 1 - decay_);
-  code_count.mul_(decay_).add_(count, 1 - decay_);
+  // [K, D + 1]: the code sums and counts of this batch (of the global batch: summed over ranks).
+  auto stats = torch::cat({torch::matmul(onehot, x), onehot.sum(1, true)}, 1);
+  auto& pg = core::process_group();
+  pg.sum(stats);
+  code_sum.mul_(decay_).add_(stats.narrow(1, 0, x.size(1)), 1 - decay_);
+  code_count.mul_(decay_).add_(stats.select(1, x.size(1)), 1 - decay_);
   const auto alive = (code_count >= threshold_).to(x.dtype()).unsqueeze(1);
   const auto updated = code_sum / code_count.clamp_min(1e-6).unsqueeze(1);
-  codebook.copy_(alive * updated + (1 - alive) * random_rows(x, k_));
+  // Dead codes take random rows of the batch. The counts are global, so every rank agrees on whether
+  // any code is dead, and the rows are gathered over ranks only then.
+  const bool dead = pg.distributed() && (code_count < threshold_).any().item<bool>();
+  auto rows = random_rows(x, k_, pg.distributed() ? x.size(0) * pg.world_size() : x.size(0), !pg.distributed() || dead);
+  codebook.copy_(rows.defined() ? alive * updated + (1 - alive) * rows : updated);
 }
 
 QuantizeOut QuantizerImpl::forward(const torch::Tensor& x_in, bool update) {
