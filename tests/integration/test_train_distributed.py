@@ -231,3 +231,12 @@ def test_bad_launch_environment_is_named(vimo_bin, packed, tmp_path):
     p = torchrun(vimo_bin, "eval", "train-evaluator", "--config", SOURCE_DIR / "configs/eval/evaluator_demo.yaml",
                  f"run.dir={tmp_path / 'ev'}", f"data.packed={packed}", "train.steps=1", check=False)
     assert p.returncode != 0 and "runs on one process" in p.stdout + p.stderr
+
+
+def test_log_level_applies_to_console_and_file(vimo_bin, packed, tmp_path):
+    run = tmp_path / "quiet"
+    p = single(vimo_bin, *tok_args(run, packed, 2, "run.log_level=warn", "train.val_every=0"))
+    assert "[info]" not in p.stderr and "[info]" not in (run / "log.txt").read_text()
+    run = tmp_path / "chatty"
+    p = single(vimo_bin, *tok_args(run, packed, 2, "run.log_level=debug", "train.val_every=0"))
+    assert "tokenizer step 2/2" in p.stderr and "tokenizer step 2/2" in (run / "log.txt").read_text()
