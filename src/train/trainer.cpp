@@ -467,8 +467,8 @@ int Trainer::fit() {
     const bool end = step_ == total;
     const bool validate = o_.train.val_every > 0 && (step_ % o_.train.val_every == 0 || end);
     bool improved = false;
-    if (validate && is_main) {  // the other ranks wait at the barrier below
-      run_validation();
+    if (validate && (is_main || task_.validates_on_every_rank())) run_validation();  // else: wait at the barrier
+    if (validate && is_main) {
       if (!last_val_.empty()) {
         metrics->write(step_, last_val_, "val");
         std::string line = o_.tag + " val step " + std::to_string(step_);

@@ -4,6 +4,7 @@ another world size, write one set of metrics, agree on a stop signal, and turn a
 SIGKILL into a named error on the other rank, after which a rerun resumes."""
 import os
 import pathlib
+import json
 import signal
 import socket
 import subprocess
@@ -57,6 +58,22 @@ def max_diff(a, b):
     return max(float(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)).max(initial=0)) for k in a)
 
 
+def val_rows(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: {k: v for k, v in r.items() if k not in ("step", "split", "time")} for r in rows
+            if r.get("split") == "val"}
+
+
+def assert_same_validation(a, b, tol=1e-5):
+    """The validation metrics of two runs (each rank scores a slice, the sums are over ranks)."""
+    va, vb = val_rows(a), val_rows(b)
+    assert va and sorted(va) == sorted(vb)
+    for step in va:
+        assert sorted(va[step]) == sorted(vb[step]), step
+        for k in va[step]:
+            assert abs(va[step][k] - vb[step][k]) <= tol * max(1.0, abs(va[step][k])), (step, k, va[step][k], vb[step][k])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,6 +125,8 @@ def test_stage1_two_ranks_equal_one_one_writer_exact_resume(vimo_bin, packed, tm
     d = max_diff(weights(one), weights(two))
     print(f"stage 1, 2 steps: max |w_1rank - w_2rank| = {d:.3g}")
     assert d <= 1e-6
+    # Validation at step 2: each rank scored half of the val clips; the metrics are those of all of them.
+    assert_same_validation(one, two)
     # One writer: one metrics file whose steps appear once, one set of event files, a log per rank.
     lines = (two / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len((one / "metrics.jsonl").read_text().splitlines()) and len(lines) > 0
@@ -131,8 +150,9 @@ def lm(vimo_bin, tmp_path_factory):
     root = tmp_path_factory.mktemp("dist_lm")
     w = tiny_pipeline(vimo_bin, root, 32, 4)
     args = [a for a in w["lm_args"] if not a.startswith("train.steps")]
+    args = [a for a in args if not a.startswith("train.val_every")]
     common = ["pretrain", "--config", SOURCE_DIR / "configs" / "pretrain" / "demo.yaml", *args, "train.ckpt_every=4",
-              "data.batch_size=4", "dist.timeout_s=60"]
+              "train.val_every=4", "data.val_generate=0", "data.batch_size=4", "dist.timeout_s=60"]
     ref = root / "one"
     single(vimo_bin, *common, f"run.dir={ref}", "train.steps=8")
     return {"common": common, "ref": ref}
@@ -148,6 +168,7 @@ def test_stage2_two_ranks_equal_one_and_resume_across_world_sizes(vimo_bin, lm, 
     d = max_diff(weights(lm["ref"]), weights(two))
     print(f"stage 2, 8 steps: max |w_1rank - w_2rank| = {d:.3g}")
     assert d <= 1e-6
+    assert_same_validation(lm["ref"], two)  # per-task loss and accuracy, summed over the ranks' slices
     # 2 ranks to step 4, then 1 process to 8; and the reverse.
     a, b = tmp_path / "two_then_one", tmp_path / "one_then_two"
     torchrun(vimo_bin, *pre(lm, a, 4))

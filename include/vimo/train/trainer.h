@@ -110,6 +110,10 @@ class Task {
   virtual void after_step(int64_t /*step*/) {}
   // Validation metrics (model in eval mode, no grad). Empty when there is no validation data.
   virtual std::map<std::string, double> validate() = 0;
+  // On a multi-rank run, true: every rank runs validate() on its slice of the validation data and the
+  // task sums its statistics over core::process_group() (the same metrics on every rank); false: rank
+  // 0 validates alone while the others wait.
+  virtual bool validates_on_every_rank() const { return false; }
   // Weights written to model.safetensors (default: every parameter and buffer by module name).
   virtual core::NamedTensors weights();
   virtual void load_weights(const std::string& safetensors_path);

@@ -72,6 +72,7 @@ class InstructTask : public Task {
     if (val_seqs_.empty()) return {};
     return score_sequences(model_, val_seqs_, c_.data.batch_size);
   }
+  bool validates_on_every_rank() const override { return true; }  // score_sequences sums over ranks
   core::NamedTensors weights() override { return vim::trainable_tensors(model_.lm()); }
   void load_weights(const std::string& path) override { vim::load_trainable_tensors(model_.lm(), path); }
   std::map<std::string, std::string> weights_metadata() override {

@@ -2,6 +2,7 @@
 #include "vimo/train/recipes/pretrain_task.h"
 
 #include <cstdio>
+#include <set>
 #include <filesystem>
 
 #include "vimo/core/error.h"
@@ -60,9 +61,13 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
   const auto dev = m->device();
   const int64_t pad = model.vocab().special("<pad>");
   std::map<int64_t, std::array<double, 3>> acc;  // tag -> loss sum, targets, correct
-  for (size_t i = 0; i < seqs.size(); i += static_cast<size_t>(rows)) {
+  // On a multi-rank run each rank scores its slice of the sequences; the sums are over every rank's.
+  auto& pg = core::process_group();
+  const size_t n = seqs.size(), W = static_cast<size_t>(pg.world_size()), r = static_cast<size_t>(pg.rank());
+  const size_t lo = r * n / W, hi = (r + 1) * n / W;
+  for (size_t i = lo; i < hi; i += static_cast<size_t>(rows)) {
     std::vector<std::vector<data::TokenSeq>> group;
-    for (size_t j = i; j < std::min(seqs.size(), i + static_cast<size_t>(rows)); ++j) group.push_back({seqs[j]});
+    for (size_t j = i; j < std::min(hi, i + static_cast<size_t>(rows)); ++j) group.push_back({seqs[j]});
     auto b = data::make_batch(group, pad);
     lm::ForwardOptions f;
     f.segment_ids = b.segment_ids.to(dev);
@@ -75,6 +80,21 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
       a[1] += static_cast<double>(parts.targets);
       a[2] += static_cast<double>(parts.correct.item<int64_t>());
     }
+  }
+  if (pg.distributed()) {  // every rank's tags (those of all sequences), then the sums
+    int64_t top = -1;
+    for (const auto& q : seqs) {
+      VIMO_CHECK(q.tag >= 0, "score_sequences: a sequence has the negative tag " + std::to_string(q.tag));
+      top = std::max(top, q.tag);
+    }
+    auto dense = torch::zeros({top + 1, 3}, torch::kFloat64);
+    for (const auto& [tag, a] : acc)
+      for (int k = 0; k < 3; ++k) dense[tag][k] = a[static_cast<size_t>(k)];
+    pg.sum(dense);
+    acc.clear();
+    std::set<int64_t> tags;
+    for (const auto& q : seqs) tags.insert(q.tag);
+    for (int64_t tag : tags) acc[tag] = {dense[tag][0].item<double>(), dense[tag][1].item<double>(), dense[tag][2].item<double>()};
   }
   std::map<std::string, double> out;
   double loss = 0, tgt = 0, ok = 0;
@@ -163,7 +183,7 @@ StepOutput lm_step(vim::VimModel& model, const data::LmBatch& b) {
 std::map<std::string, double> PretrainTask::validate() {
   if (val_seqs_.empty()) return {};
   auto m = score_sequences(model_, val_seqs_, c_.data.batch_size);
-  if (c_.data.val_generate > 0) write_samples();
+  if (c_.data.val_generate > 0 && core::process_group().is_main()) write_samples();
   return m;
 }
 

@@ -59,9 +59,15 @@ class TokenizerTask : public Task {
     return s;
   }
 
+  // Each rank scores its slice of the validation clips; evaluate_tokenizer sums over ranks.
+  bool validates_on_every_rank() const override { return true; }
   std::map<std::string, double> validate() override {
     if (val_.empty()) return {};
-    auto r = evaluate_tokenizer(model_, val_, dev_, false);
+    const auto& pg = core::process_group();
+    const int64_t n = static_cast<int64_t>(val_.size()), lo = pg.rank() * n / pg.world_size(),
+                  hi = (pg.rank() + 1) * n / pg.world_size();
+    const std::vector<torch::Tensor> mine(val_.begin() + lo, val_.begin() + hi);
+    auto r = evaluate_tokenizer(model_, mine, dev_, false);
     std::map<std::string, double> m{{"mpjpe_mm", r.mpjpe_mm}};
     if (!r.usage.empty()) m["usage_l0"] = r.usage[0];
     return m;

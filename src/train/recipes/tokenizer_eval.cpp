@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "vimo/core/error.h"
+#include "vimo/core/process_group.h"
 #include "vimo/eval/motion_metrics.h"
 #include "vimo/motion/features.h"
 #include "vimo/train/recipes/tokenizer.h"
@@ -64,6 +65,24 @@ TokenizerEvalResult evaluate_tokenizer(tokenizer::Rqvae& model, const std::vecto
       }
     ++r.clips;
     r.frames += x.size(0) * T;
+  }
+  // A multi-rank validation gives each rank a slice of the clips: the sums are over every rank's.
+  if (auto& pg = core::process_group(); pg.distributed()) {
+    std::vector<double> v{err, pa_err, static_cast<double>(joint_frames), static_cast<double>(r.clips),
+                          static_cast<double>(r.frames)};
+    v.insert(v.end(), layer_err.begin(), layer_err.end());
+    for (const auto& [name, rg] : groups)
+      if (o.feature_dim == motion::kFeatureDim) v.push_back(group[name]);
+    auto t = torch::tensor(v, torch::kFloat64);
+    pg.sum(t);
+    pg.sum(counts);
+    const double* a = t.data_ptr<double>();
+    err = a[0], pa_err = a[1], joint_frames = static_cast<int64_t>(a[2]);
+    r.clips = static_cast<int64_t>(a[3]), r.frames = static_cast<int64_t>(a[4]);
+    for (int64_t q = 0; q < Q; ++q) layer_err[q] = a[5 + q];
+    size_t at = 5 + static_cast<size_t>(Q);
+    for (const auto& [name, rg] : groups)
+      if (o.feature_dim == motion::kFeatureDim) group[name] = a[at++];
   }
   VIMO_CHECK(r.clips > 0, "no clip to evaluate (every clip is shorter than " + std::to_string(ds) + " frames)");
   r.mpjpe_mm = err / static_cast<double>(joint_frames);

@@ -21,6 +21,7 @@ class PretrainTask : public Task {
   StepOutput forward(int64_t step) override;
   void after_step(int64_t step) override { step_ = step + 1; }
   std::map<std::string, double> validate() override;
+  bool validates_on_every_rank() const override { return true; }  // score_sequences sums over ranks
   core::NamedTensors weights() override;
   void load_weights(const std::string& path) override;
   std::map<std::string, std::string> weights_metadata() override;
