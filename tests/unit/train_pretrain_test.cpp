@@ -441,3 +441,56 @@ TEST(InstructMultiTurn, TheAnswerOfTurnFourDependsOnTheMotionOfTurnOne) {
   }
   EXPECT_GE(right, 7) << right << " of " << total;
 }
+
+TEST(VimBatches, RankShardsTogetherAreTheGlobalBatch) {
+  // Sample n: 3 + n % 5 tokens, targets on all but the first.
+  vim::SampleSource source = [](int64_t n) {
+    vim::SourceItem it;
+    data::TokenSeq s;
+    for (int64_t t = 0; t < 3 + n % 5; ++t) {
+      s.ids.push_back(static_cast<int>(10 + (n * 7 + t) % 50));
+      s.targets.push_back(t == 0 ? -100 : 10 + (n * 7 + t + 1) % 50);
+    }
+    s.tag = n % 3;
+    it.seq = std::move(s);
+    return it;
+  };
+  for (const bool pack : {true, false}) {
+    vim::BatchOptions o;
+    o.batch_size = 4;
+    o.max_length = 12;
+    o.pack = pack;
+    o.bucket_batches = 2;
+    o.layers = 1;
+    for (const int64_t W : {2, 3, 5}) {  // even, uneven and more ranks than rows
+      std::vector<std::unique_ptr<vim::BatchStream>> ranks;
+      for (int64_t r = 0; r < W; ++r) {
+        auto ro = o;
+        ro.shard_rank = r;
+        ro.shard_count = W;
+        ranks.push_back(std::make_unique<vim::BatchStream>(source, 0, ro, 5));
+      }
+      vim::BatchStream ref(source, 0, o, 5);
+      for (int step = 0; step < 4; ++step) {
+        auto g = ref.next();
+        std::vector<torch::Tensor> ids, targets;
+        int64_t tokens = 0;
+        for (auto& r : ranks) {
+          auto b = r->next();
+          EXPECT_EQ(b.ids.size(1), g.ids.size(1)) << "padded to the global batch's longest row";
+          if (b.tokens == 0) {  // an empty slice: a row that adds no loss
+            EXPECT_TRUE(b.targets.eq(-100).all().item<bool>());
+            continue;
+          }
+          ids.push_back(b.ids);
+          targets.push_back(b.targets);
+          tokens += b.tokens;
+        }
+        EXPECT_TRUE(torch::equal(torch::cat(ids), g.ids)) << "pack " << pack << " W " << W << " step " << step;
+        EXPECT_TRUE(torch::equal(torch::cat(targets), g.targets));
+        EXPECT_EQ(tokens, g.tokens);
+      }
+      EXPECT_EQ(ranks.back()->state(), ref.state());  // the position is the global stream's
+    }
+  }
+}
