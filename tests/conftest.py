@@ -25,9 +25,9 @@ def shared_data():
     return d
 
 
-def run_vimo(vimo_bin, *args, check=True, cwd=None, timeout=900):
+def run_vimo(vimo_bin, *args, check=True, cwd=None, timeout=900, env=None):
     """Runs vimo; returns CompletedProcess with text output. check=True asserts exit 0."""
-    p = subprocess.run([vimo_bin, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    p = subprocess.run([vimo_bin, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
     if check and p.returncode != 0:
         raise AssertionError(f"vimo {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p

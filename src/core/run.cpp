@@ -120,7 +120,6 @@ void open_run_dir(const std::string& dir, const std::string& resolved_config_yam
   if (pg.is_main()) write_file_atomic((fs::path(dir) / "config.yaml").string(), resolved_config_yaml);
 }
 
-
 namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_stop_signal(int sig) {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "vimo/core/error.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/log.h"
 #include "vimo/core/rng.h"
 #include "vimo/data/prefetch.h"
@@ -129,12 +130,13 @@ struct WindowLoader::Impl {
     WindowBatch b;
     b.epoch = g / bpe;
     b.cursor = g % bpe;
-    const int local = o.batch_size / o.shard_count, lo = o.shard_rank * local;
+    const auto [lo, hi] = core::shard_range(o.batch_size, o.shard_rank, o.shard_count);
+    const int64_t local = hi - lo;
     b.motion = torch::empty({local, o.window, kFeatureDim}, torch::kFloat32);
     float* out = b.motion.data_ptr<float>();
     for (int k = 0; k < o.batch_size; ++k) {  // every draw of the global batch, this shard's gathered
       const auto u = static_cast<int64_t>(below(rng, static_cast<uint64_t>(total)));
-      if (k < lo || k >= lo + local) continue;
+      if (k < lo || k >= hi) continue;
       const auto e = std::upper_bound(cum.begin(), cum.end(), u) - cum.begin() - 1;
       const int64_t start = u - cum[e];
       gather(ds, clip[e], person[e], start, o.window, out + static_cast<int64_t>(k - lo) * o.window * kFeatureDim, nt);

@@ -121,9 +121,7 @@ static torch::Tensor random_rows(const torch::Tensor& x, int64_t k, int64_t tota
 static int64_t global_rows(const torch::Tensor& x) {
   auto& pg = core::process_group();
   if (!pg.distributed()) return x.size(0);
-  auto n = torch::tensor({static_cast<double>(x.size(0)), -static_cast<double>(x.size(0))}, torch::kFloat64);
-  pg.max(n);
-  VIMO_CHECK(n[0].item<double>() == -n[1].item<double>(),
+  VIMO_CHECK(pg.same_everywhere(static_cast<double>(x.size(0))),
              "the ranks' batches hold different numbers of quantizer inputs; the stage-1 loader splits windows "
              "evenly (data.batch_size a multiple of the number of processes)");
   return x.size(0) * pg.world_size();
@@ -151,7 +149,7 @@ void QuantizerImpl::ema_update(const torch::Tensor& x, const torch::Tensor& idx)
   // Dead codes take random rows of the batch. The counts are global, so every rank agrees on whether
   // any code is dead, and the rows are gathered over ranks only then.
   const bool dead = pg.distributed() && (code_count < threshold_).any().item<bool>();
-  auto rows = random_rows(x, k_, pg.distributed() ? x.size(0) * pg.world_size() : x.size(0), !pg.distributed() || dead);
+  auto rows = random_rows(x, k_, x.size(0) * pg.world_size(), !pg.distributed() || dead);
   codebook.copy_(rows.defined() ? alive * updated + (1 - alive) * rows : updated);
 }
 

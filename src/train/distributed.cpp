@@ -98,28 +98,7 @@ class C10dGroup : public core::ProcessGroup {
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
       grads.push_back(p.mutable_grad());
     }
-    // Buckets of consecutive gradients of one dtype and device, each flattened, summed, copied back.
-    size_t i = 0;
-    while (i < grads.size()) {
-      size_t j = i;
-      int64_t bytes = 0;
-      while (j < grads.size() && grads[j].scalar_type() == grads[i].scalar_type() &&
-             grads[j].device() == grads[i].device() && (j == i || bytes + grads[j].nbytes() <= bucket_bytes)) {
-        bytes += static_cast<int64_t>(grads[j].nbytes());
-        ++j;
-      }
-      std::vector<torch::Tensor> flat;
-      for (size_t k = i; k < j; ++k) flat.push_back(grads[k].reshape({-1}));
-      auto bucket = j - i == 1 ? grads[i].contiguous().reshape({-1}) : torch::cat(flat);
-      reduce(bucket, c10d::ReduceOp::SUM, "gradient sum");
-      int64_t off = 0;
-      for (size_t k = i; k < j; ++k) {
-        const int64_t n = grads[k].numel();
-        grads[k].copy_(bucket.narrow(0, off, n).view_as(grads[k]));
-        off += n;
-      }
-      i = j;
-    }
+    core::for_each_bucket(grads, bucket_bytes, [&](torch::Tensor& b) { reduce(b, c10d::ReduceOp::SUM, "gradient sum"); });
   }
 
  private:
@@ -210,14 +189,17 @@ LaunchEnv launch_env() {
   return e;
 }
 
+std::string backend_name(const DistSection& d, const torch::Device& device) {
+  return d.backend != "auto" ? d.backend : device.is_cuda() ? "nccl" : "gloo";
+}
+
 std::shared_ptr<core::ProcessGroup> init_distributed(const DistSection& d, const LaunchEnv& e,
                                                      const torch::Device& device) {
   if (e.world_size <= 1) {
     core::set_process_group(nullptr);
     return core::process_group_ptr();
   }
-  std::string backend = d.backend;
-  if (backend == "auto") backend = device.is_cuda() ? "nccl" : "gloo";
+  const std::string backend = backend_name(d, device);
   if (backend == "nccl" && !device.is_cuda())
     throw Error("dist.backend=nccl needs run.device on CUDA (it is " + device.str() + "); use dist.backend=gloo");
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(d.timeout_s * 1000));

@@ -25,7 +25,7 @@ torch::Device setup_run(const core::RunSection& run, const DistSection& dist, co
   core::open_run_dir(run.dir, yaml);
   if (env.world_size > 1)
     log::info("distributed: rank ", env.rank, " of ", env.world_size, " (local ", env.local_rank, ", ", env.source,
-              "), ", dist.backend == "auto" ? (dev.is_cuda() ? "nccl" : "gloo") : dist.backend, " over ",
+              "), ", backend_name(dist, dev), " over ",
               env.master_addr, ":", env.master_port, ", device ", dev.str());
   return dev;
 }

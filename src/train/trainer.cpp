@@ -268,29 +268,11 @@ void Trainer::load_optimizer(const std::string& dir) {
 
 void Trainer::sync_owned_params() {
   torch::NoGradGuard ng;
-  const int64_t cap = o_.dist.bucket_mb << 20;
   for (int r = 0; r < group_->world_size(); ++r) {
     std::vector<torch::Tensor> own;
     for (size_t i = 0; i < params_.size(); ++i)
       if (owner_[i] == r) own.push_back(params_[i]);
-    size_t a = 0;
-    while (a < own.size()) {  // buckets of one dtype and device
-      size_t b = a;
-      int64_t bytes = 0;
-      while (b < own.size() && own[b].scalar_type() == own[a].scalar_type() && own[b].device() == own[a].device() &&
-             (b == a || bytes + static_cast<int64_t>(own[b].nbytes()) <= cap))
-        bytes += static_cast<int64_t>(own[b++].nbytes());
-      std::vector<torch::Tensor> flat;
-      for (size_t k = a; k < b; ++k) flat.push_back(own[k].detach().reshape({-1}));
-      auto bucket = torch::cat(flat);
-      group_->broadcast(bucket, r);
-      int64_t off = 0;
-      for (size_t k = a; k < b; ++k) {
-        own[k].detach().copy_(bucket.narrow(0, off, own[k].numel()).view_as(own[k]));
-        off += own[k].numel();
-      }
-      a = b;
-    }
+    core::for_each_bucket(own, o_.dist.bucket_mb << 20, [&](torch::Tensor& b) { group_->broadcast(b, r); });
   }
 }
 
@@ -364,14 +346,11 @@ int Trainer::fit() {
   } else if (auto latest = cm.latest()) {
     restore(*latest);
   }
-  if (dist) {  // every rank resumed from the same checkpoint (or none): their steps must agree
-    auto s = torch::tensor({static_cast<double>(step_), -static_cast<double>(step_)}, torch::kFloat64);
-    group_->max(s);
-    if (s[0].item<double>() != static_cast<double>(step_) || -s[1].item<double>() != static_cast<double>(step_))
-      throw Error("rank " + std::to_string(group_->rank()) + " resumed at step " + std::to_string(step_) +
-                  " but another rank did not (ranks see different checkpoints in '" + o_.run_dir +
-                  "'): give every rank the same run.dir on a shared file system");
-  }
+  // Every rank resumed from the same checkpoint (or none): their steps must agree.
+  if (dist && !group_->same_everywhere(static_cast<double>(step_)))
+    throw Error("rank " + std::to_string(group_->rank()) + " resumed at step " + std::to_string(step_) +
+                " but another rank did not (ranks see different checkpoints in '" + o_.run_dir +
+                "'): give every rank the same run.dir on a shared file system");
   std::optional<core::MetricsWriter> metrics;  // rank 0 alone writes metrics.jsonl and event files
   if (is_main) metrics.emplace(o_.run_dir, o_.resume ? step_ : 0);
   const int64_t total = o_.train.steps;
@@ -414,6 +393,7 @@ int Trainer::fit() {
       for (const auto& [k, v] : out.logs) acc[k] += v / o_.train.grad_accum;
     }
     bool stop = false;
+    double divisor = 1.0;  // the step's gradient: sum-losses over all targets, mean losses over ranks
     if (dist) {
       // One small sum for the step's items, loss and stop flags, then the gradients in buckets.
       auto st = torch::tensor({static_cast<double>(items), loss_sum, core::stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
@@ -422,16 +402,16 @@ int Trainer::fit() {
       const double all_items = st[0].item<double>();
       stop = st[2].item<double>() > 0;
       group_->sum_gradients(params_, o_.dist.bucket_mb << 20);
-      const double scale = items > 0 ? 1.0 / std::max(1.0, all_items) : 1.0 / world;
-      torch::NoGradGuard ng;
-      for (auto& p : params_)
-        if (p.grad().defined()) p.mutable_grad().mul_(scale);
-      loss_sum = st[1].item<double>() * scale;
+      divisor = items > 0 ? std::max(1.0, all_items) : world;
+      loss_sum = st[1].item<double>();
     } else if (items > 0) {
+      divisor = static_cast<double>(items);
+    }
+    if (divisor != 1.0) {
       torch::NoGradGuard ng;
       for (auto& p : params_)
-        if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(items));
-      loss_sum /= static_cast<double>(items);
+        if (p.grad().defined()) p.mutable_grad().div_(divisor);
+      loss_sum /= divisor;
     }
     double gnorm = 0;
     if (o_.optim.grad_clip > 0) gnorm = torch::nn::utils::clip_grad_norm_(params_, o_.optim.grad_clip);

@@ -7,6 +7,7 @@
 
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
+#include "vimo/core/process_group.h"
 #include "vimo/core/rng.h"
 
 namespace vimo::vim {
@@ -111,7 +112,7 @@ data::LmBatch BatchStream::shard(const std::vector<std::vector<data::TokenSeq>>&
     for (const auto& s : r) len += static_cast<int64_t>(s.ids.size());
     longest = std::max(longest, len);
   }
-  const int64_t lo = o_.shard_rank * n / W, hi = (o_.shard_rank + 1) * n / W;
+  const auto [lo, hi] = core::shard_range(n, o_.shard_rank, W);
   if (lo == hi) {  // fewer rows than ranks: a row without targets adds no loss and no gradient
     auto b = data::make_batch({rows.front()}, pad_, longest);
     b.targets.fill_(-100);

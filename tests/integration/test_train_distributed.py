@@ -42,10 +42,7 @@ def torchrun(vimo_bin, *args, check=True, timeout=600):
 
 
 def single(vimo_bin, *args, check=True):
-    p = subprocess.run([vimo_bin, *map(str, args)], capture_output=True, text=True, timeout=600, env=env1())
-    if check and p.returncode != 0:
-        raise AssertionError(f"vimo {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
+    return run_vimo(vimo_bin, *args, check=check, timeout=600, env=env1())
 
 
 def weights(run, step=None):

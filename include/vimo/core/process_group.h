@@ -5,10 +5,44 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace vimo::core {
+
+// Items [lo, hi) of n for rank `rank` of `count`: the contiguous slice of every data-parallel split.
+inline std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t count) {
+  return {rank * n / count, (rank + 1) * n / count};
+}
+
+// Runs `collective` on flat buckets of consecutive tensors of one dtype and device, about
+// `bucket_bytes` each (a single tensor is its own bucket, in place), and copies the results back.
+inline void for_each_bucket(std::vector<torch::Tensor>& tensors, int64_t bucket_bytes,
+                            const std::function<void(torch::Tensor&)>& collective) {
+  size_t a = 0;
+  while (a < tensors.size()) {
+    size_t b = a;
+    int64_t bytes = 0;
+    while (b < tensors.size() && tensors[b].scalar_type() == tensors[a].scalar_type() &&
+           tensors[b].device() == tensors[a].device() &&
+           (b == a || bytes + static_cast<int64_t>(tensors[b].nbytes()) <= bucket_bytes))
+      bytes += static_cast<int64_t>(tensors[b++].nbytes());
+    std::vector<torch::Tensor> flat;
+    for (size_t k = a; k < b; ++k) flat.push_back(tensors[k].detach().reshape({-1}));
+    auto bucket = b - a == 1 ? tensors[a].detach().contiguous().reshape({-1}) : torch::cat(flat);
+    collective(bucket);
+    int64_t off = 0;
+    for (size_t k = a; k < b; ++k) {
+      const int64_t n = tensors[k].numel();
+      tensors[k].detach().copy_(bucket.narrow(0, off, n).view_as(tensors[k]));
+      off += n;
+    }
+    a = b;
+  }
+}
 
 class ProcessGroup {
  public:
@@ -25,6 +59,12 @@ class ProcessGroup {
   // In place: rank `root`'s tensor on every rank.
   virtual void broadcast(torch::Tensor& /*t*/, int /*root*/ = 0) {}
   virtual void barrier() {}
+  // Whether `v` is the same on every rank (one max over v and -v).
+  bool same_everywhere(double v) {
+    auto t = torch::tensor({v, -v}, torch::kFloat64);
+    max(t);
+    return t[0].item<double>() == v && -t[1].item<double>() == v;
+  }
   // Gradients summed over ranks in place, in flat buckets of about `bucket_bytes` (then scaled by the
   // caller). Tensors without a gradient are skipped on every rank alike (the same parameters).
   virtual void sum_gradients(std::vector<torch::Tensor>& /*params*/, int64_t /*bucket_bytes*/) {}

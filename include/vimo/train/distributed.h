@@ -52,6 +52,9 @@ LaunchEnv launch_env();
 // The first host of a Slurm node list: "gpu[03-05,9],cpu1" -> "gpu03".
 std::string first_slurm_host(const std::string& nodelist);
 
+// dist.backend with `auto` resolved for `device` (nccl on CUDA, else gloo).
+std::string backend_name(const DistSection& d, const torch::Device& device);
+
 // When the launch has more than one process: rendezvous, creates the c10d group on `device` (Gloo for
 // CPU, NCCL for CUDA unless dist.backend says otherwise), installs it as core::process_group() and
 // the log's rank prefix. A single process keeps the default group. Returns the group in effect.

@@ -8,7 +8,6 @@
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
-#include "vimo/core/process_group.h"
 #include "vimo/core/rng.h"
 #include "vimo/eval/embedding_metrics.h"
 #include "vimo/eval/metric_protocol.h"
@@ -150,10 +149,11 @@ int train_evaluator(const EvaluatorConfig& c, const std::string& yaml) {
   else
     log::warn("no val split in '", c.data.packed, "': training the evaluator without validation");
 
-  const auto dev = setup_run(c.run, c.dist, yaml);
-  VIMO_CHECK(!core::process_group().distributed(),
+  // Checked before the run directory is made.
+  VIMO_CHECK(launch_env().world_size <= 1,
              "vimo eval train-evaluator runs on one process: its contrastive loss compares every caption with every "
              "motion of the whole batch, which per-rank batches would change; launch it without torchrun or srun");
+  const auto dev = setup_run(c.run, c.dist, yaml);
   const fs::path run(c.run.dir);
   // The run's text tokenizer and statistics: load_evaluator finds them beside the checkpoints.
   std::string tok_path;

@@ -225,10 +225,12 @@ int train_instruct(const InstructConfig& c, const std::string& yaml) {
     VIMO_CHECK(old == spec.to_json(), "run '" + c.run.dir + "' was made from another model (lm/vim.json " + old.dump() +
                                           "); use the run's model.init or start over with a new run.dir");
   }
-  if (pg.is_main()) core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
-  if (pg.is_main()) core::write_file_atomic((lm_dir / "init.json").string(),
-                          json{{"init", fs::absolute(init).lexically_normal().string()},
-                               {"checkpoint", vim::VimModel::run_checkpoint(c.model.init)}}.dump(2) + "\n");
+  if (pg.is_main()) {
+    core::write_file_atomic(spec_path.string(), spec.to_json().dump(2) + "\n");
+    core::write_file_atomic((lm_dir / "init.json").string(),
+                            json{{"init", fs::absolute(init).lexically_normal().string()},
+                                 {"checkpoint", vim::VimModel::run_checkpoint(c.model.init)}}.dump(2) + "\n");
+  }
 
   auto train_samples = std::make_unique<InstructSamples>(*model, std::move(train_convs), train_cache, pre_cache, pre_tasks,
                                                          mix ? c.data.pretrain_ratio : 0.0, c.data.system, c.data.max_length,

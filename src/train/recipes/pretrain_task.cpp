@@ -63,8 +63,8 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
   std::map<int64_t, std::array<double, 3>> acc;  // tag -> loss sum, targets, correct
   // On a multi-rank run each rank scores its slice of the sequences; the sums are over every rank's.
   auto& pg = core::process_group();
-  const size_t n = seqs.size(), W = static_cast<size_t>(pg.world_size()), r = static_cast<size_t>(pg.rank());
-  const size_t lo = r * n / W, hi = (r + 1) * n / W;
+  const auto [first, last] = core::shard_range(static_cast<int64_t>(seqs.size()), pg.rank(), pg.world_size());
+  const size_t lo = static_cast<size_t>(first), hi = static_cast<size_t>(last);
   for (size_t i = lo; i < hi; i += static_cast<size_t>(rows)) {
     std::vector<std::vector<data::TokenSeq>> group;
     for (size_t j = i; j < std::min(hi, i + static_cast<size_t>(rows)); ++j) group.push_back({seqs[j]});
@@ -82,18 +82,16 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
     }
   }
   if (pg.distributed()) {  // every rank's tags (those of all sequences), then the sums
-    int64_t top = -1;
+    std::set<int64_t> tags;
     for (const auto& q : seqs) {
       VIMO_CHECK(q.tag >= 0, "score_sequences: a sequence has the negative tag " + std::to_string(q.tag));
-      top = std::max(top, q.tag);
+      tags.insert(q.tag);
     }
-    auto dense = torch::zeros({top + 1, 3}, torch::kFloat64);
+    auto dense = torch::zeros({*tags.rbegin() + 1, 3}, torch::kFloat64);
     for (const auto& [tag, a] : acc)
       for (int k = 0; k < 3; ++k) dense[tag][k] = a[static_cast<size_t>(k)];
     pg.sum(dense);
     acc.clear();
-    std::set<int64_t> tags;
-    for (const auto& q : seqs) tags.insert(q.tag);
     for (int64_t tag : tags) acc[tag] = {dense[tag][0].item<double>(), dense[tag][1].item<double>(), dense[tag][2].item<double>()};
   }
   std::map<std::string, double> out;

@@ -64,8 +64,7 @@ class TokenizerTask : public Task {
   std::map<std::string, double> validate() override {
     if (val_.empty()) return {};
     const auto& pg = core::process_group();
-    const int64_t n = static_cast<int64_t>(val_.size()), lo = pg.rank() * n / pg.world_size(),
-                  hi = (pg.rank() + 1) * n / pg.world_size();
+    const auto [lo, hi] = core::shard_range(static_cast<int64_t>(val_.size()), pg.rank(), pg.world_size());
     const std::vector<torch::Tensor> mine(val_.begin() + lo, val_.begin() + hi);
     auto r = evaluate_tokenizer(model_, mine, dev_, false);
     std::map<std::string, double> m{{"mpjpe_mm", r.mpjpe_mm}};
