@@ -1,8 +1,10 @@
 """Data-parallel scaling on this machine: the same stage-1 (RQ-VAE) training, same global batch, on 1
 process and on 2 processes under torchrun (Gloo), each with 1 intra-op thread. Prints samples/s of both
-side by side and the scaling efficiency (2-rank throughput / (2 x 1-rank throughput)).
+side by side and the scaling efficiency (2-rank throughput / (2 x 1-rank throughput)), with the 2-rank
+gradient sums started during the backward pass (dist.overlap=true) and after it (false), in buckets of
+--bucket-mb.
 
-  python bench/distributed_scaling.py [--steps 60] [--batch 32] [--width 64] [--vimo build/vimo]
+  python bench/distributed_scaling.py [--steps 60] [--batch 32] [--width 64] [--bucket-mb 0.25] [--vimo build/vimo]
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ ap.add_argument("--steps", type=int, default=60)
 ap.add_argument("--batch", type=int, default=32)
 ap.add_argument("--width", type=int, default=64)
 ap.add_argument("--clips", type=int, default=64)
+ap.add_argument("--bucket-mb", type=float, default=0.25)
 a = ap.parse_args()
 TORCHRUN = pathlib.Path(sys.executable).parent / "torchrun"
 env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
@@ -53,13 +56,20 @@ with tempfile.TemporaryDirectory() as tmp:
     t0 = time.time()
     sh(a.vimo, *common, f"run.dir={tmp / 'one'}")
     wall1 = time.time() - t0
-    t0 = time.time()
-    sh(TORCHRUN, "--standalone", "--nproc-per-node", "2", "--no-python", a.vimo, *common, f"run.dir={tmp / 'two'}")
-    wall2 = time.time() - t0
-    s1, s2 = throughput(tmp / "one"), throughput(tmp / "two")
+    walls, rates = {}, {}
+    for overlap in ("true", "false"):
+        run = tmp / f"two_{overlap}"
+        t0 = time.time()
+        sh(TORCHRUN, "--standalone", "--nproc-per-node", "2", "--no-python", a.vimo, *common, f"run.dir={run}",
+           f"dist.overlap={overlap}", f"dist.bucket_mb={a.bucket_mb}")
+        walls[overlap], rates[overlap] = time.time() - t0, throughput(run)
+        line = next(x for x in (run / "log.txt").read_text().splitlines() if "gradients summed in" in x)
+        print(line.split("] ", 1)[-1] if "] " in line else line)
+    s1 = throughput(tmp / "one")
     print(f"stage-1 RQ-VAE, global batch {a.batch}, width {a.width}, {a.steps} steps, 1 thread per process "
           f"({os.cpu_count()} cores)")
-    print(f"{'':12s}{'samples/s':>12s}{'wall s':>10s}")
-    print(f"{'1 rank':12s}{s1:12.1f}{wall1:10.1f}")
-    print(f"{'2 ranks':12s}{s2:12.1f}{wall2:10.1f}")
-    print(f"speed-up {s2 / s1:.2f}x, scaling efficiency {s2 / (2 * s1):.1%}")
+    print(f"{'':24s}{'samples/s':>12s}{'wall s':>10s}{'speed-up':>10s}{'efficiency':>12s}")
+    print(f"{'1 rank':24s}{s1:12.1f}{wall1:10.1f}")
+    for overlap in ("true", "false"):
+        s2 = rates[overlap]
+        print(f"{'2 ranks, overlap=' + overlap:24s}{s2:12.1f}{walls[overlap]:10.1f}{s2 / s1:9.2f}x{s2 / (2 * s1):12.1%}")

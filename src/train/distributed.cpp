@@ -1,5 +1,6 @@
 // c10d process groups behind core::ProcessGroup: launch environment, TCPStore rendezvous, Gloo and
-// NCCL backends, bucketed gradient sums, and collective failures turned into named errors.
+// NCCL backends, collective failures turned into named errors, and the bucketed gradient sums that
+// overlap the backward pass (train/grad_sync.h).
 // (LibTorch's CMake package defines USE_C10D_GLOO and USE_C10D_NCCL for every unit; ensured here too.)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
@@ -16,6 +17,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -23,6 +25,7 @@
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
 #include "vimo/core/log_setup.h"
+#include "vimo/train/grad_sync.h"
 
 namespace vimo::train {
 namespace {
@@ -83,22 +86,19 @@ class C10dGroup : public core::ProcessGroup {
     wait("barrier", [&] { return pg_->barrier(o); });
   }
 
-  void sum_gradients(std::vector<torch::Tensor>& params, int64_t bucket_bytes) override {
-    torch::NoGradGuard ng;
-    // Which parameters have a gradient on some rank: those get a zero one where they have none,
-    // so every rank sends the same buckets; a parameter no rank touched keeps no gradient.
-    auto has = torch::zeros({static_cast<int64_t>(params.size())}, torch::kFloat32);
-    float* h = has.data_ptr<float>();
-    for (size_t i = 0; i < params.size(); ++i) h[i] = params[i].grad().defined() ? 1.f : 0.f;
-    max(has);
-    std::vector<torch::Tensor> grads;
-    for (size_t i = 0; i < params.size(); ++i) {
-      if (h[i] == 0.f) continue;
-      auto& p = params[i];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      grads.push_back(p.mutable_grad());
+  std::unique_ptr<core::PendingCollective> sum_async(torch::Tensor& t) override {
+    auto c = staged(t);
+    std::vector<at::Tensor> v{c};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp(c10d::ReduceOp::SUM);
+    o.timeout = timeout_;
+    c10::intrusive_ptr<c10d::Work> work;
+    try {
+      work = pg_->allreduce(v, o);
+    } catch (const std::exception& ex) {
+      throw failure("gradient sum", ex);
     }
-    core::for_each_bucket(grads, bucket_bytes, [&](torch::Tensor& b) { reduce(b, c10d::ReduceOp::SUM, "gradient sum"); });
+    return std::make_unique<Pending>(*this, std::move(work), c, t);
   }
 
  private:
@@ -118,17 +118,39 @@ class C10dGroup : public core::ProcessGroup {
     if (!c.is_same(t)) t.copy_(c);
   }
 
+  // A started collective: wait() waits for it and copies a staged result back.
+  class Pending : public core::PendingCollective {
+   public:
+    Pending(C10dGroup& g, c10::intrusive_ptr<c10d::Work> w, torch::Tensor staged, torch::Tensor target)
+        : g_(g), w_(std::move(w)), staged_(std::move(staged)), target_(std::move(target)) {}
+    void wait() override {
+      if (!w_) return;
+      auto w = std::move(w_);
+      g_.wait("gradient sum", [&] { return w; });
+      if (!staged_.is_same(target_)) target_.copy_(staged_);
+    }
+
+   private:
+    C10dGroup& g_;
+    c10::intrusive_ptr<c10d::Work> w_;
+    torch::Tensor staged_, target_;
+  };
+
   template <class F> void wait(const char* what, F&& start) {
     try {
       auto work = start();
       work->wait(timeout_);
     } catch (const std::exception& ex) {
-      throw Error("rank " + std::to_string(e_.rank) + " of " + std::to_string(e_.world_size) + ": the " + what +
-                  " over " + backend_ + " failed (" + first_line(ex.what()) +
-                  "): another rank exited, was killed or did not answer within dist.timeout_s=" +
-                  std::to_string(timeout_.count() / 1000) +
-                  "; see that rank's log, then rerun the same command: it resumes from the last complete checkpoint");
+      throw failure(what, ex);
     }
+  }
+
+  Error failure(const char* what, const std::exception& ex) const {
+    return Error("rank " + std::to_string(e_.rank) + " of " + std::to_string(e_.world_size) + ": the " + what +
+                 " over " + backend_ + " failed (" + first_line(ex.what()) +
+                 "): another rank exited, was killed or did not answer within dist.timeout_s=" +
+                 std::to_string(timeout_.count() / 1000) +
+                 "; see that rank's log, then rerun the same command: it resumes from the last complete checkpoint");
   }
 
   c10::intrusive_ptr<c10d::Backend> pg_;
@@ -244,6 +266,122 @@ std::shared_ptr<core::ProcessGroup> init_distributed(const DistSection& d, const
   core::set_process_group(g);
   log::set_rank(e.rank, e.world_size);
   return g;
+}
+
+namespace {
+
+struct GradHook : torch::autograd::PostAccumulateGradHook {
+  GradHook(GradientSync* s, size_t i) : sync(s), index(i) {}
+  void operator()(const torch::autograd::Variable& /*param*/) override { sync->on_grad(index); }
+  GradientSync* sync;
+  size_t index;
+};
+
+}  // namespace
+
+GradientSync::GradientSync(std::vector<torch::Tensor> params, core::ProcessGroup& group, int64_t bucket_bytes,
+                           bool overlap)
+    : params_(std::move(params)), group_(group) {
+  const size_t n = params_.size();
+  bucket_of_.assign(n, 0);
+  marked_.assign(n, 0);
+  int64_t bytes = 0;
+  for (size_t k = n; k-- > 0;) {
+    const auto& p = params_[k];
+    const auto nb = static_cast<int64_t>(p.nbytes());
+    const bool fresh = buckets_.empty() || bucket_bytes == 0 || bytes + nb > bucket_bytes ||
+                       p.scalar_type() != params_[buckets_.back().members.front()].scalar_type() ||
+                       p.device() != params_[buckets_.back().members.front()].device();
+    if (fresh) buckets_.emplace_back(), bytes = 0;
+    buckets_.back().members.push_back(k);
+    buckets_.back().numel += p.numel();
+    bytes += nb;
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  if (overlap) {
+    for (size_t k = 0; k < n; ++k) torch::autograd::impl::set_post_acc_grad_hooks(params_[k], std::make_unique<GradHook>(this, k));
+    hooked_ = true;
+  }
+}
+
+GradientSync::~GradientSync() {
+  if (hooked_)
+    for (auto& p : params_) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+}
+
+std::vector<std::vector<size_t>> GradientSync::layout() const {
+  std::vector<std::vector<size_t>> out;
+  for (const auto& b : buckets_) out.push_back(b.members);
+  return out;
+}
+
+void GradientSync::arm() {
+  std::lock_guard<std::mutex> lock(mu_);
+  armed_ = true;
+  started_now_ = 0;
+}
+
+void GradientSync::on_grad(size_t i) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!armed_ || marked_[i]) return;
+  marked_[i] = 1;
+  auto& b = buckets_[bucket_of_[i]];
+  if (++b.ready < b.members.size()) return;
+  while (next_ < buckets_.size() && buckets_[next_].ready == buckets_[next_].members.size()) {
+    start(buckets_[next_++]);
+    ++started_now_;
+  }
+}
+
+void GradientSync::start(Bucket& b) {
+  torch::NoGradGuard ng;
+  b.flat = torch::empty({b.numel}, params_[b.members.front()].options().requires_grad(false));
+  int64_t off = 0;
+  for (size_t i : b.members) {
+    const auto& p = params_[i];
+    auto slot = b.flat.narrow(0, off, p.numel());
+    if (p.grad().defined()) slot.copy_(p.grad().reshape({-1}));
+    else slot.zero_();  // no gradient on this rank: it adds nothing to the sum
+    off += p.numel();
+  }
+  b.work = group_.sum_async(b.flat);
+}
+
+void GradientSync::finish(torch::Tensor& stats) {
+  torch::NoGradGuard ng;
+  const int64_t k = stats.numel();
+  const size_t n = params_.size();
+  auto all = torch::zeros({k + static_cast<int64_t>(n)}, torch::kFloat64);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = false;
+    all.narrow(0, 0, k).copy_(stats.reshape({-1}));
+    double* has = all.data_ptr<double>() + k;
+    for (size_t i = 0; i < n; ++i) has[i] = params_[i].grad().defined() ? 1.0 : 0.0;
+    while (next_ < buckets_.size()) start(buckets_[next_++]);
+  }
+  group_.sum(all);  // after every bucket, on every rank
+  stats.copy_(all.narrow(0, 0, k).view_as(stats));
+  const double* has = all.data_ptr<double>() + k;
+  for (auto& b : buckets_) {
+    b.work->wait();
+    int64_t off = 0;
+    for (size_t i : b.members) {
+      auto& p = params_[i];
+      auto sum = b.flat.narrow(0, off, p.numel()).view_as(p);
+      off += p.numel();
+      if (has[i] == 0) continue;  // no rank's: stays without a gradient
+      if (p.grad().defined()) p.mutable_grad().copy_(sum);
+      else p.mutable_grad() = sum.clone();
+    }
+    b.flat = torch::Tensor();
+    b.work.reset();
+    b.ready = 0;
+  }
+  std::fill(marked_.begin(), marked_.end(), 0);
+  next_ = 0;
+  started_in_backward_ = started_now_;
+  started_now_ = 0;
 }
 
 }  // namespace vimo::train

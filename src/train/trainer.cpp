@@ -1,6 +1,8 @@
 // The training loop: optimizer, schedule, accumulation, precision, validation, checkpoints, resume.
 #include "vimo/train/trainer.h"
 
+#include "vimo/train/grad_sync.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 
@@ -197,8 +199,11 @@ Trainer::Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> 
     torch::NoGradGuard ng;
     for (auto& p : task_.module().parameters()) group_->broadcast(p);
     for (auto& b : task_.module().buffers()) group_->broadcast(b);
+    sync_ = std::make_unique<GradientSync>(params_, *group_, o_.dist.bucket_bytes(), o_.dist.overlap);
   }
 }
+
+Trainer::~Trainer() = default;
 
 bool Trainer::bf16() const {
   return o_.device.is_cuda() && (o_.train.precision == "bf16" || o_.train.precision == "auto");
@@ -272,7 +277,7 @@ void Trainer::sync_owned_params() {
     std::vector<torch::Tensor> own;
     for (size_t i = 0; i < params_.size(); ++i)
       if (owner_[i] == r) own.push_back(params_[i]);
-    core::for_each_bucket(own, o_.dist.bucket_mb << 20, [&](torch::Tensor& b) { group_->broadcast(b, r); });
+    core::for_each_bucket(own, o_.dist.bucket_bytes(), [&](torch::Tensor& b) { group_->broadcast(b, r); });
   }
 }
 
@@ -385,6 +390,7 @@ int Trainer::fit() {
       if (!std::isfinite(lv))
         throw Error("loss is " + std::to_string(lv) + " at step " + std::to_string(step_) +
                     "; lower optim.lr or check the data (resume continues from the last checkpoint)");
+      if (sync_ && micro == o_.train.grad_accum - 1) sync_->arm();  // hooks start the buckets from here on
       if (out.items > 0) out.loss.backward();  // a sum: normalized below by the step's items
       else (out.loss / o_.train.grad_accum).backward();
       loss_sum += out.items > 0 ? lv : lv / o_.train.grad_accum;
@@ -395,15 +401,18 @@ int Trainer::fit() {
     bool stop = false;
     double divisor = 1.0;  // the step's gradient: sum-losses over all targets, mean losses over ranks
     if (dist) {
-      // One small sum for the step's items, loss and stop flags, then the gradients in buckets.
+      // The gradient buckets not started during backward, then one small sum of the step's items, loss
+      // and stop flags (with which parameters have gradients), then the buckets' results.
       auto st = torch::tensor({static_cast<double>(items), loss_sum, core::stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
-      group_->sum(st);
-      const double world = group_->world_size();
-      const double all_items = st[0].item<double>();
-      stop = st[2].item<double>() > 0;
-      group_->sum_gradients(params_, o_.dist.bucket_mb << 20);
-      divisor = items > 0 ? std::max(1.0, all_items) : world;
-      loss_sum = st[1].item<double>();
+      sync_->finish(st);
+      const double* s = st.data_ptr<double>();
+      stop = s[2] > 0;
+      divisor = items > 0 ? std::max(1.0, s[0]) : group_->world_size();
+      loss_sum = s[1];
+      if (step_ == first)
+        log::info(o_.tag, ": gradients summed in ", sync_->buckets(), " bucket(s) of about ", o_.dist.bucket_mb,
+                  " MiB, ", sync_->started_in_backward(), " started during the backward pass (dist.overlap=",
+                  o_.dist.overlap ? "true" : "false", ")");
     } else if (items > 0) {
       divisor = static_cast<double>(items);
     }

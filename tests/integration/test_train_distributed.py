@@ -159,13 +159,31 @@ def pre(lm, run, steps, *extra):
     return [*lm["common"], f"run.dir={run}", f"train.steps={steps}", *extra]
 
 
+def buckets_line(run):
+    """The trainer's line on the gradient buckets: (buckets, started during backward)."""
+    line = next(x for x in (run / "log.txt").read_text().splitlines() if "gradients summed in" in x)
+    words = line.split("gradients summed in ")[1].split()
+    return int(words[0]), int(line.split(" MiB, ")[1].split()[0])
+
+
 def test_stage2_two_ranks_equal_one_and_resume_across_world_sizes(vimo_bin, lm, tmp_path):
+    # One bucket per parameter, started from the autograd hooks while backward runs (dist.overlap).
     two = tmp_path / "two"
-    torchrun(vimo_bin, *pre(lm, two, 8))
+    torchrun(vimo_bin, *pre(lm, two, 8, "dist.bucket_mb=0"))
     d = max_diff(weights(lm["ref"]), weights(two))
     print(f"stage 2, 8 steps: max |w_1rank - w_2rank| = {d:.3g}")
     assert d <= 1e-6
     assert_same_validation(lm["ref"], two)  # per-task loss and accuracy, summed over the ranks' slices
+    buckets, during = buckets_line(two)
+    print(f"stage 2 overlap: {during} of {buckets} buckets started during the backward pass")
+    assert buckets > 5 and during > buckets // 2
+    # The same after backward (dist.overlap=false), in the default 25 MiB buckets.
+    after = tmp_path / "after"
+    torchrun(vimo_bin, *pre(lm, after, 8, "dist.overlap=false"))
+    assert buckets_line(after)[1] == 0
+    d = max_diff(weights(lm["ref"]), weights(after))
+    print(f"stage 2, 8 steps, dist.overlap=false: max diff {d:.3g}")
+    assert d <= 1e-6
     # 2 ranks to step 4, then 1 process to 8; and the reverse.
     a, b = tmp_path / "two_then_one", tmp_path / "one_then_two"
     torchrun(vimo_bin, *pre(lm, a, 4))

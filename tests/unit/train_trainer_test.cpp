@@ -1,5 +1,5 @@
-// Trainer: the learning-rate schedule against hand-computed values, accumulation, and exact resume
-// of a small regression task interrupted by a stop signal.
+// Trainer: the learning-rate schedule against hand-computed values, accumulation, exact resume of a
+// small regression task interrupted by a stop signal, the launch environment and the gradient buckets.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,6 +11,7 @@
 #include "data_test_util.h"
 #include "vimo/core/error.h"
 #include "vimo/core/run.h"
+#include "vimo/train/grad_sync.h"
 #include "vimo/train/trainer.h"
 
 using namespace vimo;
@@ -180,4 +181,111 @@ TEST(Distributed, LaunchEnvironmentOfTorchrunAndSlurm) {
   EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}})
                 .find("MASTER_PORT='70000'"),
             std::string::npos);
+}
+
+namespace {
+// Two ranks that hold the same gradients: every sum doubles. Records each started collective's size and
+// whether it started inside the backward pass; `other_has_all`: the other rank has every gradient.
+struct TwinGroup : core::ProcessGroup {
+  int world_size() const override { return 2; }
+  void sum(torch::Tensor& t) override {
+    const auto mine = t.clone();
+    t.mul_(2);
+    if (other_has_all && t.numel() > flags_from)  // the has-a-gradient flags: mine + 1
+      t.narrow(0, flags_from, t.numel() - flags_from).copy_(mine.narrow(0, flags_from, t.numel() - flags_from) + 1);
+  }
+  std::unique_ptr<core::PendingCollective> sum_async(torch::Tensor& t) override {
+    started.emplace_back(t.numel(), in_backward);
+    struct Later : core::PendingCollective {
+      torch::Tensor t;
+      void wait() override { t.mul_(2); }
+    };
+    auto p = std::make_unique<Later>();
+    p->t = t;
+    return p;
+  }
+  std::vector<std::pair<int64_t, bool>> started;
+  bool in_backward = false;
+  bool other_has_all = false;
+  int64_t flags_from = 0;
+};
+
+// Four linear layers, and a parameter registered first that the forward pass never uses.
+struct Stack : torch::nn::Module {
+  Stack() {
+    unused = register_parameter("unused", torch::randn({3}));
+    for (int i = 0; i < 4; ++i) layers.push_back(register_module("l" + std::to_string(i), torch::nn::Linear(6, 6)));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    for (auto& l : layers) x = torch::tanh(l->forward(x));
+    return x.square().sum();
+  }
+  torch::Tensor unused;
+  std::vector<torch::nn::Linear> layers;
+};
+}  // namespace
+
+TEST(Distributed, GradientBucketsStartDuringBackwardInOrderAndSumEveryGradient) {
+  torch::manual_seed(4);
+  Stack m;
+  auto params = m.parameters();
+  const auto x1 = torch::randn({5, 6}), x2 = torch::randn({5, 6});
+  // The reference: each parameter's gradient over both micro-batches, on one rank.
+  m.forward(x1).backward();
+  m.forward(x2).backward();
+  std::vector<torch::Tensor> ref;
+  for (auto& p : params) ref.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
+  ASSERT_FALSE(ref[0].defined());  // `unused` has none
+  for (const bool overlap : {true, false}) {
+    for (const int64_t bucket_bytes : {int64_t{0}, int64_t{200}, int64_t{1} << 20}) {
+      TwinGroup g;
+      train::GradientSync sync(params, g, bucket_bytes, overlap);
+      const auto layout = sync.layout();
+      // Reverse parameter order; `unused` (registered first) is in the last bucket.
+      EXPECT_EQ(layout.front().front(), params.size() - 1);
+      EXPECT_EQ(layout.back().back(), size_t{0});
+      if (bucket_bytes == 0) EXPECT_EQ(sync.buckets(), static_cast<int64_t>(params.size()));
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();
+      m.forward(x1).backward();  // an earlier micro-batch: no bucket starts
+      EXPECT_TRUE(g.started.empty());
+      sync.arm();
+      g.in_backward = true;
+      m.forward(x2).backward();
+      g.in_backward = false;
+      auto stats = torch::tensor({3.0, 1.5}, torch::kFloat64);
+      g.flags_from = 2;
+      sync.finish(stats);
+      EXPECT_EQ(stats[0].item<double>(), 6.0);
+      EXPECT_EQ(stats[1].item<double>(), 3.0);
+      // Every bucket started once, in layout order; with overlap all but the one holding `unused`
+      // started inside backward (it has no gradient, so it starts after).
+      ASSERT_EQ(g.started.size(), layout.size());
+      int64_t during = 0;
+      for (size_t b = 0; b < layout.size(); ++b) {
+        int64_t numel = 0;
+        for (size_t i : layout[b]) numel += params[i].numel();
+        EXPECT_EQ(g.started[b].first, numel) << b;
+        during += g.started[b].second;
+      }
+      EXPECT_EQ(during, sync.started_in_backward());
+      EXPECT_EQ(during, overlap ? sync.buckets() - 1 : 0) << bucket_bytes;
+      for (size_t i = 1; i < params.size(); ++i) EXPECT_TRUE(torch::allclose(params[i].grad(), 2 * ref[i])) << i;
+      EXPECT_FALSE(params[0].grad().defined());  // no rank had one
+      // When the other rank has a gradient for `unused`, this one gets the sum (its own counts zero).
+      g.other_has_all = true;
+      g.started.clear();
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();
+      sync.arm();
+      m.forward(x1).backward();
+      sync.finish(stats);
+      ASSERT_TRUE(params[0].grad().defined());
+      EXPECT_EQ(params[0].grad().abs().sum().item<double>(), 0.0);
+      EXPECT_EQ(g.started.size(), layout.size());
+    }
+  }
+  // Without a GradientSync the hooks are gone: a backward pass starts nothing.
+  TwinGroup g;
+  { train::GradientSync sync(params, g, 0, true); }
+  m.forward(x1).backward();
+  EXPECT_TRUE(g.started.empty());
 }

@@ -44,6 +44,14 @@ inline void for_each_bucket(std::vector<torch::Tensor>& tensors, int64_t bucket_
   }
 }
 
+// A collective that was started and not yet waited for.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Blocks until the result is in the tensor the collective was started on (a failure: a named error).
+  virtual void wait() {}
+};
+
 class ProcessGroup {
  public:
   virtual ~ProcessGroup() = default;
@@ -54,6 +62,12 @@ class ProcessGroup {
   bool distributed() const { return world_size() > 1; }
   // In place: the element-wise sum over ranks (every rank gets it).
   virtual void sum(torch::Tensor& /*t*/) {}
+  // Starts the element-wise sum of `t` over ranks; the result is in `t` after wait(). Collectives
+  // start in the order of the calls, which every rank must make alike.
+  virtual std::unique_ptr<PendingCollective> sum_async(torch::Tensor& t) {
+    sum(t);
+    return std::make_unique<PendingCollective>();
+  }
   // In place: the element-wise maximum over ranks.
   virtual void max(torch::Tensor& /*t*/) {}
   // In place: rank `root`'s tensor on every rank.
@@ -65,9 +79,6 @@ class ProcessGroup {
     max(t);
     return t[0].item<double>() == v && -t[1].item<double>() == v;
   }
-  // Gradients summed over ranks in place, in flat buckets of about `bucket_bytes` (then scaled by the
-  // caller). Tensors without a gradient are skipped on every rank alike (the same parameters).
-  virtual void sum_gradients(std::vector<torch::Tensor>& /*params*/, int64_t /*bucket_bytes*/) {}
 };
 
 namespace detail {

@@ -18,17 +18,23 @@ using ProcessGroup = core::ProcessGroup;
 struct DistSection {
   std::string backend = "auto";
   double timeout_s = 300;
-  int64_t bucket_mb = 25;
+  double bucket_mb = 25;
+  bool overlap = true;
   bool log_all_ranks = false;
   bool shard_optimizer = false;
+  int64_t bucket_bytes() const { return static_cast<int64_t>(bucket_mb * 1024 * 1024); }
   template <class V> void visit(V& v) {
     v.key("backend", backend, "auto (nccl on CUDA, else gloo) | gloo | nccl; used only when launched on several processes",
           core::opt().one_of({"auto", "gloo", "nccl"}));
     v.key("timeout_s", timeout_s,
           "seconds a rendezvous or collective waits for the other ranks before the run stops with an error",
           core::opt().min(1));
-    v.key("bucket_mb", bucket_mb, "gradients are summed over ranks in flat buckets of about this many MiB",
-          core::opt().min(1).max(4096));
+    v.key("bucket_mb", bucket_mb,
+          "gradients are summed over ranks in flat buckets of about this many MiB (0: one bucket per parameter)",
+          core::opt().min(0).max(4096));
+    v.key("overlap", overlap,
+          "start each bucket's sum from autograd hooks as soon as its gradients are complete, while the backward "
+          "pass goes on (false: every bucket after backward)");
     v.key("shard_optimizer", shard_optimizer,
           "ZeRO-1: each rank keeps the AdamW state of its share of the parameters and updates only those, "
           "then sends them to the others (checkpoints resume on any number of ranks)");

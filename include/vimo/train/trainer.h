@@ -18,6 +18,8 @@
 
 namespace vimo::train {
 
+class GradientSync;
+
 // `optim` config section: AdamW and the learning-rate schedule.
 struct OptimSection {
   double lr = 2e-4;
@@ -142,6 +144,7 @@ struct TrainerOptions {
 class Trainer {
  public:
   Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> group = nullptr);
+  ~Trainer();
   // Resumes from the run's latest checkpoint (unless resume=false), trains to train.steps.
   // Returns kExitOk, or kExitInterrupted after saving when SIGINT/SIGTERM arrived.
   int fit();
@@ -169,6 +172,7 @@ class Trainer {
   std::vector<int> owner_;          // sharded: the rank whose optimizer holds params_[i]
   std::vector<double> lr_scales_;  // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optim_;
+  std::unique_ptr<GradientSync> sync_;  // multi-rank: the bucketed gradient sums
   int64_t step_ = 0;
   double best_;
   int64_t best_step_ = -1;
