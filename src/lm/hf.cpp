@@ -146,7 +146,7 @@ void save_pretrained(LlamaForCausalLM& m, const std::string& dir, const SaveOpti
 LlamaForCausalLM build_random(const LlamaConfig& c, double std, uint64_t seed, torch::Device device) {
   LlamaForCausalLM m(c);
   m->init_weights(std, seed);
-  if (!device.is_cpu()) m->to_device(device);
+  if (!device.is_cpu()) m->to(device);
   return m;
 }
 

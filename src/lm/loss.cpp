@@ -107,7 +107,9 @@ LossParts head_loss(const torch::Tensor& hidden, const torch::Tensor& weight, co
   auto tail = tail_in.defined() ? tail_in : torch::empty({0, H}, weight.options().requires_grad(false));
   VIMO_CHECK(tail.dim() == 2 && tail.size(1) == H, "loss: head tail " + c10::str(tail.sizes()) + " does not match hidden size " + std::to_string(H));
   const int64_t V = weight.size(0) + tail.size(0);
-  auto t = targets.to(hidden.device(), torch::kLong).reshape({-1});
+  // The rows with a target and the range check are found where the targets are (on the host for
+  // training batches: no read-back from the device); only the chosen rows' ids move to the device.
+  auto t = targets.to(torch::kLong).reshape({-1});
   auto flat = hidden.reshape({-1, H});
   auto keep = t.ne(kIgnoreIndex);
   const int64_t n = keep.sum().item<int64_t>();
@@ -121,11 +123,12 @@ LossParts head_loss(const torch::Tensor& hidden, const torch::Tensor& weight, co
   torch::Tensor h = flat, tgt = t;
   if (n < t.numel()) {  // only rows with a target are projected
     auto idx = keep.nonzero().squeeze(1);
-    h = flat.index_select(0, idx);
+    h = flat.index_select(0, idx.to(flat.device()));
     tgt = t.index_select(0, idx);
   }
   VIMO_CHECK(tgt.min().item<int64_t>() >= 0 && tgt.max().item<int64_t>() < V,
              "loss: a target id is outside the vocabulary [0, " + std::to_string(V) + ")");
+  tgt = tgt.to(hidden.device());
   if (chunk <= 0) chunk = std::max<int64_t>(1, (hidden.is_cuda() ? (int64_t{1} << 26) : (int64_t{1} << 22)) / V);
   const bool grad = torch::GradMode::is_enabled();
   const bool want_h = grad && h.requires_grad(), want_w = grad && weight.requires_grad(),

@@ -256,20 +256,27 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c, const torch::Te
 }
 
 torch::Tensor LlamaForCausalLMImpl::rope_tables(const torch::Tensor& positions, torch::Tensor* sin) {
-  if (inv_freq_.device() != positions.device()) inv_freq_ = inv_freq_.to(positions.device());
+  VIMO_CHECK(inv_freq_.device() == positions.device(),
+             "rotary positions on " + positions.device().str() + " but the model is on " + inv_freq_.device().str() +
+                 "; move the model with to(device)");
   auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
   auto c = freqs.cos(), s = freqs.sin();                                  // each angle once
   *sin = torch::cat({-s, s}, -1).unsqueeze(1).to(dtype());  // [B, 1, T, D], signed for rope(): [-sin, sin]
   return torch::cat({c, c}, -1).unsqueeze(1).to(dtype());   // [B, 1, T, D]
 }
 
-torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const ForwardOptions& opt) {
-  VIMO_CHECK(ids.dim() == 2, "token ids must be [batch, length], got " + std::to_string(ids.dim()) + " dimensions");
-  VIMO_CHECK(ids.size(1) > 0, "token ids are empty");
-  const int64_t B = ids.size(0), T = ids.size(1), V = model->embed_tokens->size();
-  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-  VIMO_CHECK(lo >= 0 && hi < V, "token id " + std::to_string(lo < 0 ? lo : hi) + " is out of range [0, " +
-                                    std::to_string(V) + ") for this model's vocabulary (vocab_size " + std::to_string(V) + ")");
+torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids_in, const ForwardOptions& opt) {
+  VIMO_CHECK(ids_in.dim() == 2, "token ids must be [batch, length], got " + std::to_string(ids_in.dim()) + " dimensions");
+  VIMO_CHECK(ids_in.size(1) > 0, "token ids are empty");
+  const int64_t B = ids_in.size(0), T = ids_in.size(1), V = model->embed_tokens->size();
+  // Ids on the host are range-checked (no device round trip) and moved to the model's device; ids
+  // already on a GPU (sampled there) are not read back.
+  if (ids_in.is_cpu()) {
+    const int64_t lo = ids_in.min().item<int64_t>(), hi = ids_in.max().item<int64_t>();
+    VIMO_CHECK(lo >= 0 && hi < V, "token id " + std::to_string(lo < 0 ? lo : hi) + " is out of range [0, " +
+                                      std::to_string(V) + ") for this model's vocabulary (vocab_size " + std::to_string(V) + ")");
+  }
+  const auto ids = ids_in.to(device());
   KVCache* cache = opt.cache;
   const int64_t past = cache ? cache->length : 0;
   if (cache)
@@ -278,9 +285,10 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const Forwa
   torch::Tensor am;
   if (opt.attention_mask.defined()) {
     VIMO_CHECK(opt.attention_mask.sizes() == ids.sizes(), "attention_mask must have the shape of the token ids [B, T]");
-    am = opt.attention_mask.to(ids.device()).to(torch::kBool);
+    am = opt.attention_mask.to(torch::kBool);
   }
-  bool any_pad = am.defined() && !am.all().item<bool>();
+  bool any_pad = am.defined() && !am.all().item<bool>();  // on the host before the move when given there
+  if (am.defined()) am = am.to(ids.device());
   torch::Tensor key_valid;  // [B, past + T]
   if (cache) {
     if (am.defined()) cache->key_valid.narrow(1, past, T).copy_(am);
@@ -292,7 +300,7 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids, const Forwa
     key_valid = am;
   }
   auto lopts = torch::TensorOptions().dtype(torch::kLong).device(ids.device());
-  torch::Tensor positions = opt.positions;
+  torch::Tensor positions = opt.positions.defined() ? opt.positions.to(ids.device()) : opt.positions;
   if (!positions.defined() && !opt.segment_ids.defined()) {
     if (any_pad)  // count real tokens only, so left padding does not shift positions
       positions = (key_valid.to(torch::kLong).cumsum(1) - 1).clamp_min(0).narrow(1, past, T);
@@ -452,10 +460,22 @@ std::vector<Proj> LlamaForCausalLMImpl::projections(const std::vector<std::strin
   return out;
 }
 
-void LlamaForCausalLMImpl::to_device(torch::Device d) {
-  to(d);
-  opts_ = opts_.device(d);
-  inv_freq_ = inv_freq_.to(d);  // here, not lazily inside a forward that may run under InferenceMode
+// The frequencies move here, not lazily inside a forward that may run under InferenceMode.
+void LlamaForCausalLMImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  opts_ = opts_.device(device).dtype(dtype);
+  inv_freq_ = inv_freq_.to(device);
+}
+
+void LlamaForCausalLMImpl::to(torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(dtype, non_blocking);
+  opts_ = opts_.dtype(dtype);
+}
+
+void LlamaForCausalLMImpl::to(torch::Device device, bool non_blocking) {
+  torch::nn::Module::to(device, non_blocking);
+  opts_ = opts_.device(device);
+  inv_freq_ = inv_freq_.to(device);
 }
 
 // transformers' rope_init_fn for "default", "linear" and "llama3" (modeling_rope_utils.py).

@@ -155,9 +155,13 @@ void QuantizerImpl::ema_update(const torch::Tensor& x, const torch::Tensor& idx)
 
 QuantizeOut QuantizerImpl::forward(const torch::Tensor& x_in, bool update) {
   const auto x = x_in.to(torch::kFloat);  // codebooks stay fp32 under autocast
-  if (update && inited.item<float>() == 0) {
-    torch::NoGradGuard ng;
-    init_from(x.detach());
+  // `inited` is read back once (a checkpoint may hold it either way), not every training step.
+  if (update && !seen_inited_) {
+    if (inited.item<float>() == 0) {
+      torch::NoGradGuard ng;
+      init_from(x.detach());
+    }
+    seen_inited_ = true;
   }
   auto idx = nearest(x.detach());
   auto q = codebook.index_select(0, idx);

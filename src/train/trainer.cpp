@@ -150,6 +150,20 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
+// torch::nn::utils::clip_grad_norm_ (2-norm), the same arithmetic, without reading the norm back to
+// the host: returns the total norm before clipping as a scalar tensor on the gradients' device.
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad()), norms.push_back(p.grad().norm(2));
+  if (grads.empty()) return torch::zeros({}, torch::kFloat64);
+  auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  auto coef = torch::clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
+  for (auto& g : grads) g.mul_(coef);
+  return total;
+}
+
 }  // namespace
 
 Trainer::Trainer(TrainerOptions opts, Task& task, std::shared_ptr<ProcessGroup> group)
@@ -365,7 +379,24 @@ int Trainer::fit() {
   }
   auto& model = task_.module();
   model.train();
-  std::map<std::string, double> acc;
+  // Per-step values stay tensors on the model's device until a log line needs them: the loop reads
+  // nothing back from a GPU except at log, validation and checkpoint steps (and the one small sum per
+  // step of a multi-rank run).
+  std::map<std::string, torch::Tensor> acc;
+  torch::Tensor nonfinite;  // bool: some loss since the last check was NaN or Inf
+  int64_t checked_at = step_;
+  auto check_finite = [&] {
+    if (nonfinite.defined() && nonfinite.item<bool>())
+      throw Error("the loss became NaN or Inf between step " + std::to_string(checked_at) + " and step " +
+                  std::to_string(step_) + "; lower optim.lr or check the data (nothing after step " +
+                  std::to_string(checked_at) + " was saved: resume continues from the last checkpoint)");
+    nonfinite = torch::Tensor();
+    checked_at = step_;
+  };
+  auto add = [&](const std::string& k, const torch::Tensor& v) {
+    auto x = v.detach().to(torch::kFloat64);
+    acc[k] = acc.count(k) ? acc[k] + x : x;
+  };
   int64_t acc_n = 0, samples = 0;
   auto t_start = std::chrono::steady_clock::now(), t_log = t_start;
   const int64_t first = step_;
@@ -377,7 +408,7 @@ int Trainer::fit() {
     for (size_t gi = 0; gi < pgroups.size(); ++gi)
       static_cast<torch::optim::AdamWOptions&>(pgroups[gi].options()).lr(lr * lr_scales_[gi]);
     for (auto& p : params_) p.mutable_grad() = torch::Tensor();  // every parameter's, also those another rank's optimizer holds
-    double loss_sum = 0;
+    torch::Tensor loss_sum;  // float64 scalar
     int64_t items = 0;
     for (int micro = 0; micro < o_.train.grad_accum; ++micro) {
       StepOutput out;
@@ -386,29 +417,31 @@ int Trainer::fit() {
         out = task_.forward(step_);
       }
       VIMO_CHECK(out.loss.defined() && out.loss.numel() == 1, "the task returned no scalar loss");
-      const double lv = out.loss.item<double>();
-      if (!std::isfinite(lv))
-        throw Error("loss is " + std::to_string(lv) + " at step " + std::to_string(step_) +
-                    "; lower optim.lr or check the data (resume continues from the last checkpoint)");
+      auto lv = out.loss.detach().to(torch::kFloat64).reshape({});
+      auto bad = torch::isfinite(lv).logical_not();
+      nonfinite = nonfinite.defined() ? nonfinite.logical_or(bad) : bad;
       if (sync_ && micro == o_.train.grad_accum - 1) sync_->arm();  // hooks start the buckets from here on
       if (out.items > 0) out.loss.backward();  // a sum: normalized below by the step's items
       else (out.loss / o_.train.grad_accum).backward();
-      loss_sum += out.items > 0 ? lv : lv / o_.train.grad_accum;
+      if (out.items == 0) lv = lv / o_.train.grad_accum;
+      loss_sum = loss_sum.defined() ? loss_sum + lv : lv;
       items += out.items;
       samples += out.samples;
-      for (const auto& [k, v] : out.logs) acc[k] += v / o_.train.grad_accum;
+      for (const auto& [k, v] : out.logs) add(k, v / o_.train.grad_accum);
     }
     bool stop = false;
     double divisor = 1.0;  // the step's gradient: sum-losses over all targets, mean losses over ranks
     if (dist) {
       // The gradient buckets not started during backward, then one small sum of the step's items, loss
       // and stop flags (with which parameters have gradients), then the buckets' results.
-      auto st = torch::tensor({static_cast<double>(items), loss_sum, core::stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+      auto st = torch::tensor({static_cast<double>(items), loss_sum.item<double>(),
+                               core::stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+      check_finite();  // the loss was read back anyway
       sync_->finish(st);
       const double* s = st.data_ptr<double>();
       stop = s[2] > 0;
       divisor = items > 0 ? std::max(1.0, s[0]) : group_->world_size();
-      loss_sum = s[1];
+      loss_sum = st[1].clone();
       if (step_ == first)
         log::info(o_.tag, ": gradients summed in ", sync_->buckets(), " bucket(s) of about ", o_.dist.bucket_mb,
                   " MiB, ", sync_->started_in_backward(), " started during the backward pass (dist.overlap=",
@@ -420,17 +453,15 @@ int Trainer::fit() {
       torch::NoGradGuard ng;
       for (auto& p : params_)
         if (p.grad().defined()) p.mutable_grad().div_(divisor);
-      loss_sum /= divisor;
+      loss_sum = loss_sum / divisor;
     }
-    double gnorm = 0;
-    if (o_.optim.grad_clip > 0) gnorm = torch::nn::utils::clip_grad_norm_(params_, o_.optim.grad_clip);
+    if (o_.optim.grad_clip > 0) add("grad_norm", clip_grad_norm(params_, o_.optim.grad_clip));
     optim_->step();  // sharded: this rank's share of the parameters
     if (sharded_) sync_owned_params();
     task_.after_step(step_);
     ++step_;
     saved_now = false;
-    acc["loss"] += loss_sum;
-    if (o_.optim.grad_clip > 0) acc["grad_norm"] += gnorm;
+    add("loss", loss_sum);
     ++acc_n;
 
     if (step_ % o_.train.log_every == 0 || step_ == total) {
@@ -438,8 +469,9 @@ int Trainer::fit() {
       const double dt = std::chrono::duration<double>(now - t_log).count();
       const double el = std::chrono::duration<double>(now - t_start).count();
       const double eta = (step_ > first) ? el / (step_ - first) * (total - step_) : 0;
+      check_finite();
       std::map<std::string, double> m;
-      for (const auto& [k, v] : acc) m[k] = v / acc_n;
+      for (const auto& [k, v] : acc) m[k] = v.item<double>() / acc_n;
       m["lr"] = lr;
       m["samples_per_s"] = dt > 0 ? samples * group_->world_size() / dt : 0;  // every rank has an equal shard
       if (is_main) {
@@ -456,6 +488,7 @@ int Trainer::fit() {
     const bool end = step_ == total;
     const bool validate = o_.train.val_every > 0 && (step_ % o_.train.val_every == 0 || end);
     bool improved = false;
+    if (validate) check_finite();
     if (validate && (is_main || task_.validates_on_every_rank())) run_validation();  // else: wait at the barrier
     if (validate && is_main) {
       if (!last_val_.empty()) {
@@ -478,6 +511,7 @@ int Trainer::fit() {
     }
     if (!dist) stop = core::stop_requested();
     const bool ckpt = end || stop || improved || step_ % o_.train.ckpt_every == 0;
+    if (ckpt) check_finite();  // no checkpoint of weights a NaN loss has touched
     if (ckpt && (is_main || sharded_)) {
       const auto opt_state = optimizer_tensors();  // sharded: every rank sends its share
       if (is_main) {

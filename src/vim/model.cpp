@@ -128,7 +128,7 @@ lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& conf
   lm::LlamaForCausalLM m{nullptr};
   if (spec.base == "scratch") {
     m = lm::LlamaForCausalLM(config, torch::TensorOptions().dtype(dtype));
-    if (!device.is_cpu()) m->to_device(device);
+    if (!device.is_cpu()) m->to(device);
     return m;
   }
   lm::LoadOptions lo;
@@ -141,7 +141,7 @@ lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& conf
   m->resize_vocab(config.vocab_size, seed);
   if (spec.lora) lm::apply_lora(m, *spec.lora, /*freeze=*/true);
   else m->freeze_base();
-  if (!device.is_cpu()) m->to_device(device);
+  if (!device.is_cpu()) m->to(device);
   return m;
 }
 

@@ -1,5 +1,6 @@
-// GPU checks (label gpu), each skipped where no CUDA device is usable: the LM moved to the GPU gives
-// the CPU's logits, and a bf16-autocast training step of the RQ-VAE and of the LM is finite.
+// GPU checks (label gpu), each skipped where no CUDA device is usable: the LM moved to the GPU (itself
+// or through a parent's to()) gives the CPU's logits, and a bf16-autocast training step of the RQ-VAE
+// and of the LM is finite.
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
@@ -48,7 +49,7 @@ TEST(GpuLm, ToDeviceGivesTheCpuLogits) {
   vimo::lm::LlamaForCausalLM cpu(tiny_lm(), f32), gpu(tiny_lm(), f32);
   cpu->init_weights(0.1, 7);
   gpu->init_weights(0.1, 7);
-  gpu->to_device(torch::Device(torch::kCUDA, 0));
+  gpu->to(torch::Device(torch::kCUDA, 0));
   cpu->eval();
   gpu->eval();
   torch::NoGradGuard ng;
@@ -57,11 +58,30 @@ TEST(GpuLm, ToDeviceGivesTheCpuLogits) {
   EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
 }
 
+TEST(GpuLm, ParentModuleToMovesTheLmWholeAndHostIdsAreMoved) {
+  VIMO_REQUIRE_CUDA();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  vimo::lm::LlamaForCausalLM cpu(tiny_lm(), f32), gpu(tiny_lm(), f32);
+  cpu->init_weights(0.1, 9);
+  gpu->init_weights(0.1, 9);
+  torch::nn::Module parent;
+  parent.register_module("lm", gpu.ptr());
+  parent.to(torch::Device(torch::kCUDA, 0));
+  EXPECT_TRUE(gpu->device().is_cuda());
+  EXPECT_TRUE(gpu->make_cache(1, 8).k.at(0).is_cuda());
+  cpu->eval();
+  gpu->eval();
+  torch::NoGradGuard ng;
+  auto ids = torch::randint(0, 97, {2, 12}, torch::kLong);
+  auto a = cpu->forward(ids), b = gpu->forward(ids).cpu();  // host ids: checked there, moved by the model
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
+}
+
 TEST(GpuLm, Bf16AutocastStepIsFinite) {
   VIMO_REQUIRE_CUDA();
   vimo::lm::LlamaForCausalLM m(tiny_lm(), torch::TensorOptions().dtype(torch::kFloat32));
   m->init_weights(0.1, 3);
-  m->to_device(torch::Device(torch::kCUDA, 0));
+  m->to(torch::Device(torch::kCUDA, 0));
   for (auto& p : m->parameters()) p.set_requires_grad(true);
   m->train();
   auto ids = torch::randint(0, 97, {2, 16}, torch::kLong).cuda();

@@ -184,6 +184,30 @@ TEST(LmModel, TokenIdsOutOfRangeAreRejected) {
   EXPECT_NE(error_of([&] { parse_tokens("1 x 3"); }).find("'x'"), std::string::npos);
 }
 
+TEST(LmModel, ModuleToMovesTheRotaryTablesAndOptionsAlsoThroughAParent) {
+  // A parent module's to() reaches the LM through Module::to: its dtype (that of new KV caches) follows
+  // the weights, and the float64 model gives the float32 one's logits.
+  auto m = build_random(tiny(), 0.3, 6);
+  auto ids = torch::tensor({{3, 1, 4, 1, 5, 9, 2, 6}}, torch::kLong);
+  torch::NoGradGuard ng;
+  m->eval();
+  const auto ref = m->forward(ids).to(torch::kFloat64);
+  torch::nn::Module parent;
+  parent.register_module("lm", m.ptr());
+  parent.to(torch::kFloat64);
+  EXPECT_EQ(m->dtype(), torch::kFloat64);
+  EXPECT_EQ(m->model->embed_tokens->weight.scalar_type(), torch::kFloat64);
+  auto cache = m->make_cache(1, 16);
+  EXPECT_EQ(cache.k.at(0).scalar_type(), torch::kFloat64);
+  const auto y = m->forward(ids);
+  EXPECT_EQ(y.scalar_type(), torch::kFloat64);
+  EXPECT_LT(maxdiff(y, ref), 1e-4);
+  m->to(torch::kCPU, torch::kFloat32);
+  EXPECT_EQ(m->dtype(), torch::kFloat32);
+  EXPECT_EQ(m->make_cache(1, 4).k.at(0).scalar_type(), torch::kFloat32);
+  EXPECT_LT(maxdiff(m->forward(ids).to(torch::kFloat64), ref), 1e-6);
+}
+
 TEST(LmVocab, NewRowsFromStatisticsAndTrainableWhenFrozen) {
   auto m = build_random(tiny(), 0.3, 5);
   auto old_w = m->model->embed_tokens->weight.detach().clone();

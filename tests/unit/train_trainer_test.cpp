@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "data_test_util.h"
 #include "vimo/core/error.h"
@@ -46,12 +48,14 @@ class Regression : public train::Task {
  public:
   Regression() { lin = torch::nn::Linear(4, 2); }
   torch::nn::Module& module() override { return *lin; }
-  train::StepOutput forward(int64_t) override {
+  train::StepOutput forward(int64_t step) override {
     auto g = at::make_generator<at::CPUGeneratorImpl>(100 + batches++);
     auto x = torch::randn({8, 4}, g);
     auto y = x.matmul(torch::arange(8, torch::kFloat).reshape({4, 2}));
     auto noise = torch::randn({8, 2}) * 0.01;  // from the global RNG: its state must resume too
-    return {torch::mse_loss(lin(x), y + noise), {}, 8};
+    auto loss = torch::mse_loss(lin(x), y + noise);
+    if (step == nan_at) loss = loss * std::numeric_limits<float>::quiet_NaN();
+    return {loss, {{"weight_sum", lin->weight.sum()}}, 8};
   }
   void after_step(int64_t step) override {
     if (step + 1 == stop_at) core::request_stop_for_test(SIGINT);
@@ -60,7 +64,7 @@ class Regression : public train::Task {
   nlohmann::json data_state() const override { return {{"batches", batches}}; }
   void load_data_state(const nlohmann::json& s) override { batches = s.at("batches").get<int64_t>(); }
   torch::nn::Linear lin{nullptr};
-  int64_t batches = 0, stop_at = -1;
+  int64_t batches = 0, stop_at = -1, nan_at = -1;
 };
 
 train::TrainerOptions options(const std::string& dir) {
@@ -104,6 +108,47 @@ TEST(Trainer, StopAndResumeGivesTheSameWeights) {
   EXPECT_LT(torch::mse_loss(second.lin->weight.t(), torch::arange(8, torch::kFloat).reshape({4, 2})).item<double>(),
             torch::mse_loss(Regression().lin->weight.t(), torch::arange(8, torch::kFloat).reshape({4, 2})).item<double>());
   rm_rf(root);
+}
+
+TEST(Trainer, NanLossIsANamedErrorBeforeAnyCheckpointOfItsWeights) {
+  // The loss is read back only at log, validation and checkpoint steps: a NaN at step 2 (0-based) is
+  // found at the checkpoint of step 4, which is then not written; step 2's checkpoint stays the latest.
+  const auto root = fs::temp_directory_path() / ("vimo_trainer_nan_" + std::to_string(::getpid()));
+  rm_rf(root);
+  Regression r;
+  r.nan_at = 2;
+  auto o = options(root.string());
+  o.train.val_every = 0;
+  o.train.ckpt_every = 2;
+  o.train.grad_accum = 1;
+  std::string what;
+  try {
+    train::Trainer(o, r).fit();
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("NaN or Inf between step 2 and step 4"), std::string::npos) << what;
+  std::ifstream latest(root / "latest");
+  std::string l;
+  std::getline(latest, l);
+  EXPECT_EQ(l, "checkpoints/step_00000002");
+  EXPECT_FALSE(fs::exists(root / "checkpoints" / "step_00000004"));
+  // The task's logged tensors are averaged over the interval and read at the log step.
+  const auto root2 = root.string() + "_logs";
+  rm_rf(root2);
+  Regression ok;
+  auto o2 = options(root2);
+  ASSERT_EQ(train::Trainer(o2, ok).fit(), kExitOk);
+  std::ifstream metrics(root2 + "/metrics.jsonl");
+  std::string first;
+  nlohmann::json row;
+  while (std::getline(metrics, first) && (row = nlohmann::json::parse(first)).at("split") != "train") {
+  }
+  EXPECT_EQ(row.at("step").get<int64_t>(), 5);
+  EXPECT_TRUE(row.contains("weight_sum") && row.contains("loss") && row.contains("grad_norm")) << first;
+  EXPECT_TRUE(std::isfinite(row.at("weight_sum").get<double>()));
+  rm_rf(root);
+  rm_rf(root2);
 }
 
 TEST(Trainer, RejectsBf16OnCpu) {

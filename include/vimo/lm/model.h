@@ -137,7 +137,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   LlamaConfig& mutable_config() { return cfg_; }
   torch::ScalarType dtype() const { return opts_.dtype().toScalarType(); }
   torch::Device device() const { return opts_.device(); }
-  void to_device(torch::Device d);
+  // Module::to, with the rotary frequencies (kept float32) and the options of new tensors (KV caches,
+  // vocabulary rows) following the weights; also when a parent module's to() reaches this one.
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
   // Activation checkpointing: in training, each decoder layer keeps only its input and recomputes
   // its activations during the backward pass (less memory for one more forward per layer).
   void set_checkpointing(bool on) { checkpointing_ = on; }

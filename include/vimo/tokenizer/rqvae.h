@@ -114,6 +114,7 @@ class QuantizerImpl : public torch::nn::Module {
   void ema_update(const torch::Tensor& x, const torch::Tensor& idx);
   int64_t k_, d_;
   double decay_, threshold_;
+  bool seen_inited_ = false;  // host mirror once `inited` was read as 1 (it never returns to 0 in training)
 };
 TORCH_MODULE(Quantizer);
 

@@ -84,7 +84,8 @@ double learning_rate(const OptimSection& o, int64_t step, int64_t total);
 // micro-batches of a step are averaged.
 struct StepOutput {
   torch::Tensor loss;                    // scalar
-  std::map<std::string, double> logs;    // extra scalars averaged over the logging interval
+  std::map<std::string, torch::Tensor> logs;  // extra scalars (any device) averaged over the logging
+                                              // interval; read back to the host only at log steps
   int64_t samples = 0;                   // for throughput
   int64_t items = 0;
 };

@@ -70,7 +70,7 @@ class EvaluatorTask : public Task {
     StepOutput s;
     s.loss = loss;
     s.samples = B;
-    s.logs = {{"logit_scale", ev_.model->latent_scale().square().item<double>()}};
+    s.logs = {{"logit_scale", ev_.model->latent_scale().square()}};
     return s;
   }
 

@@ -65,7 +65,7 @@ class InstructTask : public Task {
   torch::nn::Module& module() override { return *model_.lm(); }
   StepOutput forward(int64_t) override {
     auto out = lm_step(model_, batches_->next());
-    out.logs["dropped_turns"] = static_cast<double>(train_->dropped_turns());
+    out.logs["dropped_turns"] = torch::tensor(static_cast<double>(train_->dropped_turns()), torch::kFloat64);
     return out;
   }
   std::map<std::string, double> validate() override {

@@ -162,19 +162,18 @@ StepOutput PretrainTask::forward(int64_t) { return lm_step(model_, batches_->nex
 
 StepOutput lm_step(vim::VimModel& model, const data::LmBatch& b) {
   auto& m = model.lm();
-  const auto dev = m->device();
-  lm::ForwardOptions f;
-  f.segment_ids = b.segment_ids.to(dev);
-  f.positions = b.positions.to(dev);
-  auto parts = lm::causal_lm_loss(m, m->hidden(b.ids.to(dev), f), b.targets);
+  lm::ForwardOptions f;  // host tensors: the model checks the ids there and moves them (no device read-back)
+  f.segment_ids = b.segment_ids;
+  f.positions = b.positions;
+  auto parts = lm::causal_lm_loss(m, m->hidden(b.ids, f), b.targets);
   StepOutput out;
   out.loss = parts.sum;
   out.items = parts.targets;
   out.samples = b.sequences;
   const double n = std::max<int64_t>(1, parts.targets);
-  out.logs = {{"accuracy", parts.correct.item<double>() / n},
-              {"tokens", static_cast<double>(b.tokens)},
-              {"fill", static_cast<double>(b.tokens) / static_cast<double>(b.ids.numel())}};
+  out.logs = {{"accuracy", parts.correct.to(torch::kFloat64) / n},
+              {"tokens", torch::tensor(static_cast<double>(b.tokens), torch::kFloat64)},
+              {"fill", torch::tensor(static_cast<double>(b.tokens) / static_cast<double>(b.ids.numel()), torch::kFloat64)}};
   return out;
 }
 

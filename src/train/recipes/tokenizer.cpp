@@ -52,10 +52,7 @@ class TokenizerTask : public Task {
     StepOutput s;
     s.loss = loss;
     s.samples = x.size(0);
-    s.logs = {{"recon", recon.item<double>()},
-              {"joints", joints.item<double>()},
-              {"velocity", vel.item<double>()},
-              {"commit", out.commit.item<double>()}};
+    s.logs = {{"recon", recon}, {"joints", joints}, {"velocity", vel}, {"commit", out.commit}};
     return s;
   }
 
