@@ -59,6 +59,26 @@ torch::Tensor answer_motion(vim::VimModel& m, const text::Turn& t) {
   return {};
 }
 
+// An answer as the sample cache keeps it, and back.
+json turn_json(const text::Turn& t) {
+  json segs = json::array();
+  for (const auto& s : t.segments)
+    segs.push_back({{"kind", static_cast<int>(s.kind)}, {"text", s.text}, {"codes", s.codes}});
+  return {{"role", static_cast<int>(t.role)}, {"segments", segs}};
+}
+text::Turn turn_from(const json& j) {
+  text::Turn t;
+  t.role = static_cast<text::Role>(j.at("role").get<int>());
+  for (const auto& s : j.at("segments")) {
+    text::Segment g;
+    g.kind = static_cast<text::Segment::Kind>(s.at("kind").get<int>());
+    g.text = s.at("text").get<std::string>();
+    g.codes = s.at("codes").get<std::vector<int>>();
+    t.segments.push_back(std::move(g));
+  }
+  return t;
+}
+
 double joint_error(const torch::Tensor& a, const torch::Tensor& b) {
   const int64_t t = std::min(a.size(0), b.size(0));
   return mpjpe_mm(motion::features_to_joints(a.narrow(0, 0, t)), motion::features_to_joints(b.narrow(0, 0, t)));
@@ -128,24 +148,38 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   const auto& g = o.sampling;
   const int64_t budget = model.lm()->config().max_position_embeddings - (g.max_new + g.max_motion_steps * 2 * model.spec().layers + 2);
   std::vector<text::Turn> answers(cases.size());
+  std::vector<text::Conversation> prompts;
   int64_t dropped = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  {
-    core::Progress bar("instruct answers", static_cast<int64_t>(cases.size()));
-    for (size_t i = 0; i < cases.size(); i += static_cast<size_t>(o.rows)) {
-      std::vector<text::Conversation> prompts;
-      for (size_t k = i; k < std::min(cases.size(), i + static_cast<size_t>(o.rows)); ++k) {
-        data::ConversationRecord cut = *cases[k].rec;
-        cut.turns.resize(cases[k].answer);
-        auto c = vim::build_dialogue(cut, lookup, model.spec().layers);
-        dropped += vim::fit_prompt(model.chat(), c, budget);
-        prompts.push_back(std::move(c));
-      }
-      auto out = model.respond(prompts, g);
-      for (size_t k = 0; k < out.size(); ++k) answers[i + k] = std::move(out[k]);
-      bar.add(static_cast<int64_t>(out.size()));
-    }
+  std::string ids;
+  for (const auto& c : cases) {
+    data::ConversationRecord cut = *c.rec;
+    cut.turns.resize(c.answer);
+    auto conv = vim::build_dialogue(cut, lookup, model.spec().layers);
+    dropped += vim::fit_prompt(model.chat(), conv, budget);
+    prompts.push_back(std::move(conv));
+    ids += c.rec->id + ",";
   }
+  // Answers are cached batch by batch under <run>/eval/samples/, keyed by the checkpoint, the sampling
+  // settings and the cases: a killed evaluation continues where it stopped.
+  const std::string ckpt = vim::VimModel::run_checkpoint(o.run);
+  const fs::path w = fs::path(ckpt) / "model.safetensors";
+  const json key = {{"checkpoint", fs::relative(ckpt, o.run).string()},
+                    {"stamp", fs::exists(w) ? fs::last_write_time(w).time_since_epoch().count() : 0},
+                    {"what", "instruct"}, {"cases", std::hash<std::string>{}(ids)}, {"n", cases.size()},
+                    {"greedy", g.greedy}, {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p},
+                    {"seed", g.seed}, {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
+                    {"repetition_penalty", g.repetition_penalty}, {"rows", o.rows}};
+  const auto t0 = std::chrono::steady_clock::now();
+  cached_batches(
+      fs::path(o.run) / "eval" / "samples" / ("instruct_" + o.split), key.dump(), static_cast<int64_t>(cases.size()), o.rows,
+      "instruct answers",
+      [&](int64_t i, int64_t e) {
+        auto out = model.respond(std::vector<text::Conversation>(prompts.begin() + i, prompts.begin() + e), g);
+        json j = json::array();
+        for (const auto& t : out) j.push_back(turn_json(t));
+        return j;
+      },
+      [&](int64_t k, const json& j) { answers[static_cast<size_t>(k)] = turn_from(j); });
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Scores.

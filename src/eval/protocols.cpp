@@ -1,5 +1,5 @@
 // Protocol building blocks: captioned splits, replicated caption draws, the ground-truth row and
-// its shuffled-caption control, the protocol JSON and its markdown table.
+// its shuffled-caption control, the protocol JSON and its markdown table, the on-disk batch cache.
 #include "vimo/eval/protocols.h"
 
 #include <algorithm>
@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "vimo/core/error.h"
+#include "vimo/core/fs.h"
 #include "vimo/core/log.h"
+#include "vimo/core/progress.h"
 #include "vimo/core/rng.h"
 
 namespace vimo::eval {
@@ -139,6 +141,47 @@ std::string protocol_markdown(const nlohmann::ordered_json& j) {
     o << "\n";
   }
   return o.str();
+}
+
+void cached_batches(const std::filesystem::path& dir, const std::string& key, int64_t n, int64_t rows,
+                    const std::string& label, const std::function<nlohmann::json(int64_t, int64_t)>& make,
+                    const std::function<void(int64_t, const nlohmann::json&)>& use) {
+  namespace fs = std::filesystem;
+  VIMO_CHECK(rows > 0, "generation batch must hold at least one row");
+  const fs::path key_file = dir / "key.json";
+  if (fs::exists(key_file) && core::read_file(key_file.string()) != key) {
+    log::info("eval: samples in '", dir.string(), "' were made by another checkpoint or setting; regenerating");
+    fs::remove_all(dir);
+  }
+  fs::create_directories(dir);
+  if (!fs::exists(key_file)) core::write_file_atomic(key_file.string(), key);
+  core::Progress prog(label, n);
+  int64_t reused = 0;
+  for (int64_t b = 0, i = 0; i < n; ++b, i += rows) {
+    const int64_t e = std::min(n, i + rows);
+    char name[32];
+    std::snprintf(name, sizeof name, "batch_%05lld.json", static_cast<long long>(b));
+    const fs::path f = dir / name;
+    nlohmann::json j;
+    if (fs::exists(f)) {
+      try {
+        j = nlohmann::json::parse(core::read_file(f.string()));
+      } catch (const nlohmann::json::exception&) {
+        j = nullptr;  // a damaged batch is made again
+      }
+    }
+    if (j.is_array() && static_cast<int64_t>(j.size()) == e - i) {
+      reused += e - i;
+    } else {
+      j = make(i, e);
+      VIMO_CHECK(j.is_array() && static_cast<int64_t>(j.size()) == e - i, "generation returned a wrong number of items");
+      core::write_file_atomic(f.string(), j.dump() + "\n");
+    }
+    for (int64_t k = i; k < e; ++k) use(k, j[static_cast<size_t>(k - i)]);
+    prog.add(e - i);
+  }
+  prog.finish();
+  if (reused) log::info("eval: ", reused, " of ", n, " samples reused from '", dir.string(), "'");
 }
 
 }  // namespace vimo::eval

@@ -109,7 +109,8 @@ std::string sample_key(const RunProtocolOptions& o, const std::string& what, con
   // Relative to the run, so the run directory may be named by any path (or moved).
   nlohmann::json j = {{"checkpoint", fs::relative(ckpt, o.run).string()}, {"stamp", stamp}, {"what", what}, {"n", n}, {"greedy", g.greedy},
                       {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed},
-                      {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps}};
+                      {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
+                      {"repetition_penalty", g.repetition_penalty}, {"rows", o.rows}};
   return j.dump();
 }
 
@@ -137,48 +138,20 @@ vim::Result result_from(const nlohmann::json& j, vim::Task t) {
   return r;
 }
 
-// Generates every request in batches of `rows`; each finished batch is written to `dir`, and a rerun
-// with the same key reuses it (a different key clears the directory first).
+// Generates every request in batches of `rows`, cached under `dir` (cached_batches).
 std::vector<vim::Result> cached_generate(vim::VimModel& model, const std::vector<vim::Request>& reqs,
                                          const vim::GenerateSettings& g, int64_t rows, const fs::path& dir,
                                          const std::string& key, const std::string& label) {
-  const fs::path key_file = dir / "key.json";
-  if (fs::exists(key_file) && core::read_file(key_file.string()) != key) {
-    log::info("eval: samples in '", dir.string(), "' were made by another checkpoint or setting; regenerating");
-    fs::remove_all(dir);
-  }
-  fs::create_directories(dir);
-  if (!fs::exists(key_file)) core::write_file_atomic(key_file.string(), key);
   std::vector<vim::Result> out(reqs.size());
-  const int64_t n = static_cast<int64_t>(reqs.size());
-  core::Progress prog(label, n);
-  int64_t reused = 0;
-  for (int64_t b = 0, i = 0; i < n; ++b, i += rows) {
-    const int64_t e = std::min(n, i + rows);
-    char name[32];
-    std::snprintf(name, sizeof name, "batch_%05lld.json", static_cast<long long>(b));
-    const fs::path f = dir / name;
-    if (fs::exists(f)) {
-      auto j = nlohmann::json::parse(core::read_file(f.string()));
-      if (j.is_array() && static_cast<int64_t>(j.size()) == e - i) {
-        for (int64_t k = i; k < e; ++k) out[k] = result_from(j[k - i], reqs[k].task);
-        reused += e - i;
-        prog.add(e - i);
-        continue;
-      }
-    }
-    std::vector<vim::Request> part(reqs.begin() + i, reqs.begin() + e);
-    auto res = model.generate(part, g);
-    nlohmann::json j = nlohmann::json::array();
-    for (int64_t k = i; k < e; ++k) {
-      out[k] = res[k - i];
-      j.push_back(result_json(res[k - i]));
-    }
-    core::write_file_atomic(f.string(), j.dump() + "\n");
-    prog.add(e - i);
-  }
-  prog.finish();
-  if (reused) log::info("eval: ", reused, " of ", n, " samples reused from '", dir.string(), "'");
+  cached_batches(
+      dir, key, static_cast<int64_t>(reqs.size()), rows, label,
+      [&](int64_t i, int64_t e) {
+        auto res = model.generate(std::vector<vim::Request>(reqs.begin() + i, reqs.begin() + e), g);
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& r : res) j.push_back(result_json(r));
+        return j;
+      },
+      [&](int64_t k, const nlohmann::json& j) { out[static_cast<size_t>(k)] = result_from(j, reqs[static_cast<size_t>(k)].task); });
   return out;
 }
 

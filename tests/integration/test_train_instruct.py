@@ -110,14 +110,30 @@ def test_eval_instruct_chat_and_generate(world, vimo_bin, tmp_path):
     ev = tmp_path / "ev"
     run_vimo(vimo_bin, "eval", "train-evaluator", "--config", SOURCE_DIR / "configs/eval/evaluator_demo.yaml",
              f"run.dir={ev}", f"data.packed={world['packed']}", "train.steps=2", "train.val_every=0", "run.threads=1")
-    run_vimo(vimo_bin, "eval", "instruct", "--run", run, "--evaluator", ev, "--conversations", world["dialogues"],
-             "--tokens", world["ctokens"], "--packed", world["cpacked"], "--split", "test", "--limit", 3,
-             "--meteor", "off", "--threads", 1)
+    eval_args = ["eval", "instruct", "--run", run, "--evaluator", ev, "--conversations", world["dialogues"],
+                 "--tokens", world["ctokens"], "--packed", world["cpacked"], "--split", "test", "--limit", 3,
+                 "--meteor", "off", "--threads", 1, "--rows", 2]
+    run_vimo(vimo_bin, *eval_args)
     j = json.loads((run / "eval" / "instruct_test.json").read_text())
     assert set(j["rows"]) == {"editing", "source_unedited", "source_tokenized", "reasoning", "story"}
     for row in j["rows"].values():
         for m in row.values():
             assert set(m) == {"mean", "ci95"} and np.isfinite(m["mean"])
+    # The answers are cached batch by batch: a rerun reuses them all and scores the same; a run killed
+    # after some batches (here: the last batch file removed) makes only the missing ones.
+    samples = run / "eval" / "samples" / "instruct_test"
+    batches = sorted(samples.glob("batch_*.json"))
+    assert len(batches) >= 2
+    answers = (run / "eval" / "instruct_test.answers.jsonl").read_text()
+    p = run_vimo(vimo_bin, *eval_args)
+    n = sum(len(json.loads(b.read_text())) for b in batches)
+    assert f"{n} of {n} samples reused" in p.stdout + p.stderr
+    assert json.loads((run / "eval" / "instruct_test.json").read_text())["rows"] == j["rows"]
+    assert (run / "eval" / "instruct_test.answers.jsonl").read_text() == answers
+    last = len(json.loads(batches[-1].read_text()))
+    batches[-1].unlink()
+    p = run_vimo(vimo_bin, *eval_args)
+    assert f"{n - last} of {n} samples reused" in p.stdout + p.stderr and batches[-1].exists()
 
     # A scripted chat: text turns, a motion attached by clip id, a bad file and a bad command.
     clip = read_jsonl(world["dialogues"] / "train.jsonl")[0]["turns"]

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -49,6 +51,15 @@ nlohmann::ordered_json evaluate_ground_truth(LoadedEvaluator& ev, const Captione
 // whose <run>/eval/<task>_<split>.json exists, the GT row (of the first run that has it) then one row
 // per run ("mean ± ci95"), written to <out>/<task>_<split>.{md,json,tex}. Returns the markdown.
 std::string write_tables(const std::vector<std::string>& runs, const std::string& split, const std::string& out_dir);
+
+// Generation for a protocol, batch by batch, kept on disk so a killed evaluation continues where it
+// stopped: items [b*rows, min(n, (b+1)*rows)) are made by `make(begin, end)` (a JSON array of end-begin
+// items) and written to <dir>/batch_<b>.json when done; a rerun whose `key` is the one in
+// <dir>/key.json reuses every complete batch (another key clears `dir` first). `use(i, item)` gets
+// every item in order, made or reused.
+void cached_batches(const std::filesystem::path& dir, const std::string& key, int64_t n, int64_t rows,
+                    const std::string& label, const std::function<nlohmann::json(int64_t, int64_t)>& make,
+                    const std::function<void(int64_t, const nlohmann::json&)>& use);
 
 // A markdown table of a protocol JSON: one row per entry of "rows", "mean ± ci95" per metric.
 std::string protocol_markdown(const nlohmann::ordered_json& j);
