@@ -161,17 +161,10 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   }
   // Answers are cached batch by batch under <run>/eval/samples/, keyed by the checkpoint, the sampling
   // settings and the cases: a killed evaluation continues where it stopped.
-  const std::string ckpt = vim::VimModel::run_checkpoint(o.run);
-  const fs::path w = fs::path(ckpt) / "model.safetensors";
-  const json key = {{"checkpoint", fs::relative(ckpt, o.run).string()},
-                    {"stamp", fs::exists(w) ? fs::last_write_time(w).time_since_epoch().count() : 0},
-                    {"what", "instruct"}, {"cases", std::hash<std::string>{}(ids)}, {"n", cases.size()},
-                    {"greedy", g.greedy}, {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p},
-                    {"seed", g.seed}, {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
-                    {"repetition_penalty", g.repetition_penalty}, {"rows", o.rows}};
+  const std::string key = sample_key(o.run, "instruct:" + std::to_string(std::hash<std::string>{}(ids)), g, cases.size(), o.rows);
   const auto t0 = std::chrono::steady_clock::now();
   cached_batches(
-      fs::path(o.run) / "eval" / "samples" / ("instruct_" + o.split), key.dump(), static_cast<int64_t>(cases.size()), o.rows,
+      fs::path(o.run) / "eval" / "samples" / ("instruct_" + o.split), key, static_cast<int64_t>(cases.size()), o.rows,
       "instruct answers",
       [&](int64_t i, int64_t e) {
         auto out = model.respond(std::vector<text::Conversation>(prompts.begin() + i, prompts.begin() + e), g);

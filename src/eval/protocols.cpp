@@ -143,6 +143,19 @@ std::string protocol_markdown(const nlohmann::ordered_json& j) {
   return o.str();
 }
 
+std::string sample_key(const std::string& run, const std::string& what, const vim::GenerateSettings& g, size_t n,
+                       int64_t rows) {
+  namespace fs = std::filesystem;
+  const std::string ckpt = vim::VimModel::run_checkpoint(run);
+  const fs::path w = fs::path(ckpt) / "model.safetensors";
+  const auto stamp = fs::exists(w) ? fs::last_write_time(w).time_since_epoch().count() : 0;
+  nlohmann::json j = {{"checkpoint", fs::relative(ckpt, run).string()}, {"stamp", stamp}, {"what", what}, {"n", n}, {"greedy", g.greedy},
+                      {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed},
+                      {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
+                      {"repetition_penalty", g.repetition_penalty}, {"rows", rows}};
+  return j.dump();
+}
+
 void cached_batches(const std::filesystem::path& dir, const std::string& key, int64_t n, int64_t rows,
                     const std::string& label, const std::function<nlohmann::json(int64_t, int64_t)>& make,
                     const std::function<void(int64_t, const nlohmann::json&)>& use) {

@@ -101,19 +101,6 @@ Setup open_setup(const RunProtocolOptions& o, vim::Task task) {
   return s;
 }
 
-// A fingerprint of what the generated samples depend on (checkpoint, sampling, requests).
-std::string sample_key(const RunProtocolOptions& o, const std::string& what, const vim::GenerateSettings& g, size_t n) {
-  const std::string ckpt = vim::VimModel::run_checkpoint(o.run);
-  const fs::path w = fs::path(ckpt) / "model.safetensors";
-  const auto stamp = fs::exists(w) ? fs::last_write_time(w).time_since_epoch().count() : 0;
-  // Relative to the run, so the run directory may be named by any path (or moved).
-  nlohmann::json j = {{"checkpoint", fs::relative(ckpt, o.run).string()}, {"stamp", stamp}, {"what", what}, {"n", n}, {"greedy", g.greedy},
-                      {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed},
-                      {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
-                      {"repetition_penalty", g.repetition_penalty}, {"rows", o.rows}};
-  return j.dump();
-}
-
 nlohmann::json result_json(const vim::Result& r) {
   nlohmann::json j = {{"text", r.text}};
   if (r.codes.defined() && r.codes.numel() > 0) {
@@ -243,7 +230,7 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
     auto g = o.sampling;
     g.seed = o.sampling.seed + static_cast<uint64_t>(k);
     auto res = cached_generate(s.model, reqs, g, o.rows, s.eval_dir / "samples" / ("t2m_" + o.split + "_pass" + std::to_string(k)),
-                               sample_key(o, "t2m", g, reqs.size()), "t2m pass " + std::to_string(k));
+                               sample_key(o.run, "t2m", g, reqs.size(), o.rows), "t2m pass " + std::to_string(k));
     std::vector<torch::Tensor> gen;
     for (int64_t i = 0; i < N; ++i) {
       bool ok = false;
@@ -272,7 +259,7 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
     auto g = o.sampling;
     if (g.greedy) log::warn("eval t2m: MultiModality with greedy decoding measures nothing (every repeat is the same)");
     auto res = cached_generate(s.model, reqs, g, o.rows, s.eval_dir / "samples" / ("t2m_" + o.split + "_mm"),
-                               sample_key(o, "t2m_mm", g, reqs.size()), "t2m multimodality");
+                               sample_key(o.run, "t2m_mm", g, reqs.size(), o.rows), "t2m multimodality");
     std::vector<torch::Tensor> gen;
     for (const auto& r : res) {
       bool ok = false;
@@ -325,7 +312,7 @@ nlohmann::ordered_json evaluate_m2t(const RunProtocolOptions& o) {
     reqs.push_back(r);
   }
   auto res = cached_generate(s.model, reqs, o.sampling, o.rows, s.eval_dir / "samples" / ("m2t_" + o.split),
-                             sample_key(o, "m2t", o.sampling, reqs.size()), "m2t captions");
+                             sample_key(o.run, "m2t", o.sampling, reqs.size(), o.rows), "m2t captions");
   const double gen_s = seconds_since(t0);
   std::vector<std::string> hyps;
   std::vector<CaptionSet> sets;
@@ -376,7 +363,7 @@ nlohmann::ordered_json evaluate_reaction(const RunProtocolOptions& o) {
     }
   auto t0 = std::chrono::steady_clock::now();
   auto res = cached_generate(s.model, reqs, o.sampling, o.rows, s.eval_dir / "samples" / ("reaction_" + o.split),
-                             sample_key(o, "reaction", o.sampling, reqs.size()), "reactions");
+                             sample_key(o.run, "reaction", o.sampling, reqs.size(), o.rows), "reactions");
   const double gen_s = seconds_since(t0);
   auto caps = pass_captions(s, o.seed, 0);
   std::vector<std::string> texts;

@@ -285,18 +285,15 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, core::ProcessGroup
   const size_t n = params_.size();
   bucket_of_.assign(n, 0);
   marked_.assign(n, 0);
-  int64_t bytes = 0;
-  for (size_t k = n; k-- > 0;) {
-    const auto& p = params_[k];
-    const auto nb = static_cast<int64_t>(p.nbytes());
-    const bool fresh = buckets_.empty() || bucket_bytes == 0 || bytes + nb > bucket_bytes ||
-                       p.scalar_type() != params_[buckets_.back().members.front()].scalar_type() ||
-                       p.device() != params_[buckets_.back().members.front()].device();
-    if (fresh) buckets_.emplace_back(), bytes = 0;
-    buckets_.back().members.push_back(k);
-    buckets_.back().numel += p.numel();
-    bytes += nb;
-    bucket_of_[k] = buckets_.size() - 1;
+  const std::vector<torch::Tensor> reversed(params_.rbegin(), params_.rend());
+  for (const auto& [a, b] : core::bucket_ranges(reversed, bucket_bytes)) {
+    auto& bucket = buckets_.emplace_back();
+    for (size_t j = a; j < b; ++j) {
+      const size_t k = n - 1 - j;
+      bucket.members.push_back(k);
+      bucket.numel += params_[k].numel();
+      bucket_of_[k] = buckets_.size() - 1;
+    }
   }
   if (overlap) {
     for (size_t k = 0; k < n; ++k) torch::autograd::impl::set_post_acc_grad_hooks(params_[k], std::make_unique<GradHook>(this, k));

@@ -49,6 +49,17 @@ bool grads_finite(torch::nn::Module& m) {
   return true;
 }
 
+// The logits of `cpu` and of `gpu` (the same weights, moved) on the same host ids agree; `device_ids`:
+// hand the GPU model ids already on the device (else host ids, which the model moves).
+void expect_same_logits(vimo::lm::LlamaForCausalLM& cpu, vimo::lm::LlamaForCausalLM& gpu, bool device_ids) {
+  cpu->eval();
+  gpu->eval();
+  torch::NoGradGuard ng;
+  auto ids = torch::randint(0, 97, {2, 12}, torch::kLong);
+  auto a = cpu->forward(ids), b = gpu->forward(device_ids ? ids.cuda() : ids).cpu();
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
+}
+
 }  // namespace
 
 TEST(GpuLm, ToDeviceGivesTheCpuLogits) {
@@ -58,12 +69,7 @@ TEST(GpuLm, ToDeviceGivesTheCpuLogits) {
   cpu->init_weights(0.1, 7);
   gpu->init_weights(0.1, 7);
   gpu->to(torch::Device(torch::kCUDA, 0));
-  cpu->eval();
-  gpu->eval();
-  torch::NoGradGuard ng;
-  auto ids = torch::randint(0, 97, {2, 12}, torch::kLong);
-  auto a = cpu->forward(ids), b = gpu->forward(ids.cuda()).cpu();
-  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
+  expect_same_logits(cpu, gpu, true);
 }
 
 TEST(GpuLm, ParentModuleToMovesTheLmWholeAndHostIdsAreMoved) {
@@ -77,12 +83,7 @@ TEST(GpuLm, ParentModuleToMovesTheLmWholeAndHostIdsAreMoved) {
   parent.to(torch::Device(torch::kCUDA, 0));
   EXPECT_TRUE(gpu->device().is_cuda());
   EXPECT_TRUE(gpu->make_cache(1, 8).k.at(0).is_cuda());
-  cpu->eval();
-  gpu->eval();
-  torch::NoGradGuard ng;
-  auto ids = torch::randint(0, 97, {2, 12}, torch::kLong);
-  auto a = cpu->forward(ids), b = gpu->forward(ids).cpu();  // host ids: checked there, moved by the model
-  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
+  expect_same_logits(cpu, gpu, false);  // host ids: checked there, moved by the model
 }
 
 TEST(GpuLm, Bf16AutocastStepIsFinite) {

@@ -18,18 +18,29 @@ inline std::pair<int64_t, int64_t> shard_range(int64_t n, int64_t rank, int64_t 
   return {rank * n / count, (rank + 1) * n / count};
 }
 
-// Runs `collective` on flat buckets of consecutive tensors of one dtype and device, about
-// `bucket_bytes` each (a single tensor is its own bucket, in place), and copies the results back.
-inline void for_each_bucket(std::vector<torch::Tensor>& tensors, int64_t bucket_bytes,
-                            const std::function<void(torch::Tensor&)>& collective) {
+// Runs [a, b) of consecutive `tensors` of one dtype and device, about `bucket_bytes` each: a tensor
+// larger than that is a run of its own, and 0 gives one tensor per run.
+inline std::vector<std::pair<size_t, size_t>> bucket_ranges(const std::vector<torch::Tensor>& tensors,
+                                                            int64_t bucket_bytes) {
+  std::vector<std::pair<size_t, size_t>> out;
   size_t a = 0;
   while (a < tensors.size()) {
-    size_t b = a;
-    int64_t bytes = 0;
-    while (b < tensors.size() && tensors[b].scalar_type() == tensors[a].scalar_type() &&
-           tensors[b].device() == tensors[a].device() &&
-           (b == a || bytes + static_cast<int64_t>(tensors[b].nbytes()) <= bucket_bytes))
+    size_t b = a + 1;
+    int64_t bytes = static_cast<int64_t>(tensors[a].nbytes());
+    while (bucket_bytes > 0 && b < tensors.size() && tensors[b].scalar_type() == tensors[a].scalar_type() &&
+           tensors[b].device() == tensors[a].device() && bytes + static_cast<int64_t>(tensors[b].nbytes()) <= bucket_bytes)
       bytes += static_cast<int64_t>(tensors[b++].nbytes());
+    out.emplace_back(a, b);
+    a = b;
+  }
+  return out;
+}
+
+// Runs `collective` on flat buckets of consecutive tensors (bucket_ranges; a single tensor is its own
+// bucket, in place), and copies the results back.
+inline void for_each_bucket(std::vector<torch::Tensor>& tensors, int64_t bucket_bytes,
+                            const std::function<void(torch::Tensor&)>& collective) {
+  for (const auto& [a, b] : bucket_ranges(tensors, bucket_bytes)) {
     std::vector<torch::Tensor> flat;
     for (size_t k = a; k < b; ++k) flat.push_back(tensors[k].detach().reshape({-1}));
     auto bucket = b - a == 1 ? tensors[a].detach().contiguous().reshape({-1}) : torch::cat(flat);
@@ -40,7 +51,6 @@ inline void for_each_bucket(std::vector<torch::Tensor>& tensors, int64_t bucket_
       tensors[k].detach().copy_(bucket.narrow(0, off, n).view_as(tensors[k]));
       off += n;
     }
-    a = b;
   }
 }
 

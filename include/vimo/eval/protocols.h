@@ -14,6 +14,7 @@
 #include "vimo/data/packed.h"
 #include "vimo/eval/evaluator.h"
 #include "vimo/eval/metric_protocol.h"
+#include "vimo/vim/model.h"
 
 namespace vimo::eval {
 
@@ -51,6 +52,12 @@ nlohmann::ordered_json evaluate_ground_truth(LoadedEvaluator& ev, const Captione
 // whose <run>/eval/<task>_<split>.json exists, the GT row (of the first run that has it) then one row
 // per run ("mean ± ci95"), written to <out>/<task>_<split>.{md,json,tex}. Returns the markdown.
 std::string write_tables(const std::vector<std::string>& runs, const std::string& split, const std::string& out_dir);
+
+// The key of cached_batches for `n` generations of `what` by LM run `run` in batches of `rows`: the
+// run's checkpoint (relative to the run, so the run may be moved) and its write time, and every
+// sampling setting.
+std::string sample_key(const std::string& run, const std::string& what, const vim::GenerateSettings& g, size_t n,
+                       int64_t rows);
 
 // Generation for a protocol, batch by batch, kept on disk so a killed evaluation continues where it
 // stopped: items [b*rows, min(n, (b+1)*rows)) are made by `make(begin, end)` (a JSON array of end-begin
