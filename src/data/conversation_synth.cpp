@@ -61,7 +61,7 @@ const int kNext[motion::kNumSynthTypes][2] = {
     /*follow*/ {4, 3},     /*hand_over*/ {6, 0}, /*kick*/ {4, 6},      /*dance*/ {6, 2},
 };
 
-// ---- user phrasings (ours): editing 32, reasoning 21, story 25 ----
+// ---- user phrasings (ours): editing 32, reasoning 21, story 33 ----
 const std::vector<const char*> kEditType = {
     "Change it so that {clause} instead.", "Make it a scene where {clause}.", "What if {clause} instead?",
     "Now show the same two people, but {clause}.", "Instead of that, {clause}.", "Edit the motion so that {clause}.",
@@ -111,6 +111,12 @@ const std::vector<const char*> kStoryNext = {"What happens next?", "And then?", 
                                              "Go on with the story.", "Show the next scene.", "What happens after this?"};
 const std::vector<const char*> kStoryEnd = {"How does it end?", "Finish the story.", "And finally?",
                                             "Show the last scene.", "Bring the story to an end."};
+// A three-scene story starts from a scene the user gives (motion attached), so it fits in two exchanges.
+const std::vector<const char*> kStoryGiven = {
+    "This is how our story begins. What happens next?", "Here is the first scene of a story. Continue it.",
+    "A story starts with this scene. What do they do next?", "Take this as the opening scene and go on with the story.",
+    "This scene opens a story. Show the next one.", "Our tale starts like this. What comes next?",
+    "Continue the story that begins with this motion.", "Here the story begins. And then?"};
 const std::vector<const char*> kStoryFirst = {"It begins: ", "First, ", "At the start, "};
 const std::vector<const char*> kStoryThen = {"Next, ", "Then ", "After that, "};
 const std::vector<const char*> kStoryLast = {"In the end, ", "Finally, ", "To finish, "};
@@ -282,13 +288,19 @@ Built story(const SynthConversationOptions& o, int64_t n, Draw& d, const std::st
   auto s = sequence(o, n, d, scenes);
   std::vector<std::string> ids;
   for (int k = 0; k < scenes; ++k) ids.push_back(base + "_s" + std::to_string(k + 1));
-  b.rec.turns.push_back(user(replace_all(d.of(kStoryOpen), "{clause}", kWords[s[0].type].present)));
-  b.rec.turns.push_back(assistant(d.of(kStoryFirst) + lowered_first(s[0].captions[0]), ids[0]));
-  for (int k = 1; k < scenes; ++k) {
-    const bool last = k == scenes - 1 && scenes == 3;
-    b.rec.turns.push_back(user(last ? d.of(kStoryEnd) : d.of(kStoryNext)));
-    b.rec.turns.push_back(assistant((last ? d.of(kStoryLast) : d.of(kStoryThen)) + std::string(kWords[s[k].type].present) + ".",
-                                    ids[static_cast<size_t>(k)]));
+  // Two scenes: the user opens in words, the assistant plays scene 1, "what happens next?" -> scene 2.
+  // Three scenes: the user gives scene 1, the assistant continues with scene 2, then ends with scene 3.
+  // Either way four turns, and the answer right after scene 1 is the scored one (meta "target").
+  if (scenes == 2) {
+    b.rec.turns.push_back(user(replace_all(d.of(kStoryOpen), "{clause}", kWords[s[0].type].present)));
+    b.rec.turns.push_back(assistant(d.of(kStoryFirst) + lowered_first(s[0].captions[0]), ids[0]));
+    b.rec.turns.push_back(user(d.of(kStoryNext)));
+    b.rec.turns.push_back(assistant(d.of(kStoryThen) + std::string(kWords[s[1].type].present) + ".", ids[1]));
+  } else {
+    b.rec.turns.push_back(user(d.of(kStoryGiven), ids[0]));
+    b.rec.turns.push_back(assistant(d.of(kStoryThen) + std::string(kWords[s[1].type].present) + ".", ids[1]));
+    b.rec.turns.push_back(user(d.of(kStoryEnd)));
+    b.rec.turns.push_back(assistant(d.of(kStoryLast) + std::string(kWords[s[2].type].present) + ".", ids[2]));
   }
   for (int k = 0; k < scenes; ++k) b.clips.push_back({ids[static_cast<size_t>(k)], s[static_cast<size_t>(k)].feats, s[static_cast<size_t>(k)].captions});
   json next = json::array();

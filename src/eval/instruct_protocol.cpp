@@ -134,7 +134,13 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
     if (it == meta.end() || (r.task != "editing" && r.task != "reasoning" && r.task != "story")) continue;
     if (o.limit > 0 && per_task[r.task] >= o.limit) continue;
     ++per_task[r.task];
-    const size_t answer = r.task == "story" ? 3 : r.turns.size() - 1;  // story: the scene after the first
+    size_t answer = r.turns.size() - 1;  // story: the assistant turn playing the scene after the first
+    if (r.task == "story") {
+      const std::string target = it->second.value("target", std::string());
+      answer = r.turns.size();
+      for (size_t k = 0; k < r.turns.size(); ++k)
+        if (r.turns[k].role == "assistant" && r.turns[k].motion == target) answer = k;
+    }
     if (answer >= r.turns.size()) continue;
     cases.push_back({&r, it->second, answer});
   }

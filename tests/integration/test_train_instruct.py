@@ -45,9 +45,14 @@ def test_synthetic_conversations_cover_the_tasks_and_every_clip_is_packed(world,
     meta = {m["id"]: m for m in json.loads((D / "meta.json").read_text())["conversations"]}
     for r in recs:
         assert r["turns"][0]["role"] == "user" and r["turns"][-1]["role"] == "assistant"
-        assert 2 <= len(r["turns"]) <= 6
+        assert 2 <= len(r["turns"]) <= 5 and len(r["turns"]) % 2 == 0
         if r["task"] == "editing":
             assert r["turns"][-1]["motion"] == meta[r["id"]]["target"]
+        if r["task"] == "story":  # the scored scene after the first is one assistant turn
+            assert [t["motion"] for t in r["turns"] if t["role"] == "assistant"].count(meta[r["id"]]["target"]) == 1
+    # Motion on the user side too: edits of a given scene, reasoning, and stories that start from a scene.
+    for task in ("editing", "reasoning", "story"):
+        assert any(t["role"] == "user" and t["motion"] for r in recs if r["task"] == task for t in r["turns"]), task
     # Every clip a conversation names is in the token cache of its split (the reader checks ids).
     for s in ("train", "val", "test"):
         out = run_vimo(vimo_bin, "data", "conversations", "--check", D / f"{s}.jsonl", "--tokens", world["ctokens"]).stdout

@@ -146,6 +146,43 @@ TEST(MotionSynth, CaptionsMatchRolesAndHandedness) {
   }
 }
 
+// Each caption names every scripted attribute of its clip: who starts (the actor's name comes first
+// in the caption whenever the roles differ), the approach variant, whether the waved-at partner turns,
+// the path or circling direction. Without them a caption fits clips with other scripts equally well.
+TEST(MotionSynth, CaptionsNameEveryScriptedAttribute) {
+  const char* word[2] = {"right", "left"};
+  auto names = [](int person) { return std::vector<std::string>{person ? "second person" : "first person", person ? "person b" : "person a"}; };
+  auto first_at = [](const std::string& l, const std::vector<std::string>& forms) {
+    size_t at = std::string::npos;
+    for (const auto& f : forms) at = std::min(at, l.find(f));
+    return at;
+  };
+  for (int t = 0; t < kNumSynthTypes; ++t)
+    for (int64_t i = 0; i < 30; ++i) {
+      auto c = synth_clip(7, i, static_cast<SynthType>(t));
+      const auto& v = c.roles.variant;
+      const bool symmetric = v == "together" || c.type == SynthType::kDance;
+      for (const auto& cap : c.captions) {
+        auto l = lower(cap);
+        const size_t xa = first_at(l, names(c.roles.actor)), ya = first_at(l, names(1 - c.roles.actor));
+        if (!symmetric) {
+          EXPECT_NE(xa, std::string::npos) << "the actor is not named: " << cap;
+          EXPECT_NE(ya, std::string::npos) << "the partner is not named: " << cap;
+        }
+        if (v == "actor_approaches") EXPECT_LT(xa, ya) << cap;  // "{X} walks up to {Y}"
+        if (v == "partner_approaches") EXPECT_LT(ya, xa) << cap;
+        if (v == "actor_approaches" || v == "partner_approaches" || v == "both_approach")
+          EXPECT_TRUE(l.find("walk") != std::string::npos || l.find("approach") != std::string::npos ||
+                      l.find("step") != std::string::npos || l.find("come") != std::string::npos) << cap;
+        if (v == "both_approach") EXPECT_NE(l.find("each other"), std::string::npos) << cap;
+        if (c.type == SynthType::kWave) EXPECT_EQ(v == "partner_turns", l.find(" turn") != std::string::npos) << cap;  // not "returns"
+        if (c.roles.direction >= 0) EXPECT_NE(l.find(word[c.roles.direction]), std::string::npos) << cap;
+        if (c.roles.direction < 0 && (c.type == SynthType::kWalkTogether || c.type == SynthType::kFollow))
+          EXPECT_NE(l.find("straight"), std::string::npos) << cap;
+      }
+    }
+}
+
 TEST(MotionSynth, PathRolesMatchTheMotion) {
   for (int64_t i = 0; i < 24; ++i) {
     auto c = synth_clip(31, i, i % 2 ? SynthType::kWalkTogether : SynthType::kFollow);
