@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "vimo/core/checkpoint.h"
 #include "vimo/core/error.h"
@@ -189,8 +190,17 @@ torch::Tensor EvaluatorImpl::encode_text(const torch::Tensor& ids, int64_t eot) 
   return unit_rows(tout_(pooled)) * latent_scale_;
 }
 
-torch::Tensor EvaluatorImpl::contrastive_loss(const torch::Tensor& motion_emb, const torch::Tensor& text_emb) {
+torch::Tensor EvaluatorImpl::contrastive_loss(const torch::Tensor& motion_emb, const torch::Tensor& text_emb,
+                                              const torch::Tensor& same) {
   auto logits = latent_scale_.square() * torch::matmul(unit_rows(motion_emb), unit_rows(text_emb).t());
+  if (same.defined()) {
+    VIMO_CHECK(same.sizes() == logits.sizes() && same.scalar_type() == torch::kBool,
+               "contrastive_loss: `same` must be a bool [" + std::to_string(logits.size(0)) + ", " +
+                   std::to_string(logits.size(0)) + "] matrix, got " + c10::str(same.sizes()));
+    auto off = same.to(logits.device()).logical_and(
+        torch::eye(logits.size(0), torch::TensorOptions().dtype(torch::kBool).device(logits.device())).logical_not());
+    logits = logits.masked_fill(off, -std::numeric_limits<float>::infinity());
+  }
   auto target = torch::arange(logits.size(0), torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
   return 0.5 * (torch::cross_entropy_loss(logits, target) + torch::cross_entropy_loss(logits.t(), target));
 }

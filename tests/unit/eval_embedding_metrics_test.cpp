@@ -1,4 +1,4 @@
-// R-precision, MM-Dist, Diversity, MultiModality, the protocols and their draws on hand-made embeddings.
+// Embedding metrics (R-precision, MM-Dist, Diversity, MultiModality), protocols, draws; the evaluator's loss.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,6 +6,7 @@
 
 #include "vimo/core/error.h"
 #include "vimo/eval/embedding_metrics.h"
+#include "vimo/eval/evaluator.h"
 #include "vimo/eval/metric_protocol.h"
 
 using namespace vimo::eval;
@@ -91,4 +92,38 @@ TEST(EvalEmbeddingMetrics, MeanIntervalIsInterGensConfidenceInterval) {
   const auto r = mean_interval({1, 2, 3});
   EXPECT_NEAR(r.mean, 2.0, 1e-12);
   EXPECT_NEAR(r.ci95, 1.96 * std::sqrt(2.0 / 3) / std::sqrt(3.0), 1e-12);
+}
+
+// The contrastive loss with `same` pairs against cross-entropy written out per row in float64: a
+// pair marked same is dropped from both softmax denominators, nothing else changes, and no mask is
+// the plain symmetric InfoNCE.
+TEST(EvalEvaluatorLoss, SameCaptionPairsAreNotNegatives) {
+  EvaluatorOptions o;
+  o.latent_dim = 8, o.ff_size = 16, o.num_layers = 1, o.num_heads = 2, o.text_vocab = 16, o.text_width = 8,
+  o.text_ff = 16, o.text_layers = 1, o.text_heads = 2, o.text_context = 6, o.logit_scale_init = 3.0;
+  Evaluator ev(o);
+  torch::manual_seed(3);
+  const int64_t N = 5;
+  auto me = torch::randn({N, 4}), te = torch::randn({N, 4});
+  auto same = torch::zeros({N, N}, torch::kBool);
+  same[0][2] = same[2][0] = true, same[3][4] = same[4][3] = true, same[1][1] = true;  // the diagonal is ignored
+  auto expected = [&](const torch::Tensor& mask) {
+    auto u = [](const torch::Tensor& x) { return x.to(torch::kFloat64) / x.to(torch::kFloat64).norm(2, 1, true); };
+    auto l = ev->latent_scale().square().to(torch::kFloat64).detach() * u(me).matmul(u(te).t());
+    double total = 0;
+    for (int dir = 0; dir < 2; ++dir) {
+      auto L = dir ? l.t() : l;
+      for (int64_t i = 0; i < N; ++i) {
+        double den = 0;
+        for (int64_t j = 0; j < N; ++j)
+          if (j == i || !mask[i][j].item<bool>()) den += std::exp(L[i][j].item<double>());
+        total += std::log(den) - L[i][i].item<double>();
+      }
+    }
+    return total / (2.0 * N);
+  };
+  EXPECT_NEAR(ev->contrastive_loss(me, te, same).item<double>(), expected(same), 1e-5);
+  EXPECT_NEAR(ev->contrastive_loss(me, te).item<double>(), expected(torch::zeros({N, N}, torch::kBool)), 1e-5);
+  EXPECT_GT(std::abs(ev->contrastive_loss(me, te, same).item<double>() - ev->contrastive_loss(me, te).item<double>()), 1e-4);
+  EXPECT_THROW(ev->contrastive_loss(me, te, torch::zeros({N, N - 1}, torch::kBool)), vimo::Error);
 }

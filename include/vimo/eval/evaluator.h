@@ -107,7 +107,10 @@ class EvaluatorImpl : public torch::nn::Module {
   // -> [B, embed_dim], L2-normalized × latent_scale (InterCLIP's encode_text).
   torch::Tensor encode_text(const torch::Tensor& ids, int64_t eot);
   // The symmetric InfoNCE loss of matched rows with logit scale latent_scale² (InterCLIP's).
-  torch::Tensor contrastive_loss(const torch::Tensor& motion_emb, const torch::Tensor& text_emb);
+  // same [B, B] bool (optional): pairs (i, j), i != j, whose captions are the same text; they are
+  // not counted as negatives of each other (a caption that fits two rows is no mistake).
+  torch::Tensor contrastive_loss(const torch::Tensor& motion_emb, const torch::Tensor& text_emb,
+                                 const torch::Tensor& same = {});
   torch::Tensor latent_scale() const { return latent_scale_; }
 
  private:

@@ -64,9 +64,15 @@ class EvaluatorTask : public Task {
       VIMO_CHECK(!cs.empty(), "clip '" + b.ids[i] + "' of '" + c_.data.packed + "' has no caption");
       caps.push_back(cs[core::below(rng, cs.size())]);
     }
+    // Two clips drawn with the same caption text are not negatives of each other (InterCLIP counts
+    // them as such; synthetic captions repeat often enough for it to matter).
+    auto same = torch::zeros({B, B}, torch::kBool);
+    auto sa = same.accessor<bool, 2>();
+    for (int64_t i = 0; i < B; ++i)
+      for (int64_t j = 0; j < B; ++j) sa[i][j] = i != j && caps[i] == caps[j];
     auto me = ev_.model->encode_motion(m.reshape({B, T, -1}).to(dev_), b.lengths.clamp_max(T).to(dev_));
     auto te = ev_.model->encode_text(ev_.tokenize(caps).to(dev_), ev_.eot);
-    auto loss = ev_.model->contrastive_loss(me, te);
+    auto loss = ev_.model->contrastive_loss(me, te, same);
     StepOutput s;
     s.loss = loss;
     s.samples = B;
