@@ -104,8 +104,7 @@ ReplicationScores score_replication(const EmbeddingSet& e, const MetricProtocol&
     VIMO_CHECK(keep_gt >= 2, "score_replication: " + std::to_string(ng) +
                                  " ground-truth motions make no full batch of " + std::to_string(B));
     auto gt = e.gt_motion.index_select(0, kept_rows(d.gt_order, ng, keep_gt, "gt_order"));
-    s.fid = frechet_distance(activation_statistics(gt, p.fid_scale, "ground-truth motion embeddings"),
-                             activation_statistics(kept, p.fid_scale, "generated motion embeddings"));
+    s.fid = fid(gt, kept, p.fid_scale, "ground-truth motion embeddings", "generated motion embeddings");
   }
   if (e.mm_motion.defined()) {
     VIMO_CHECK(e.mm_motion.dim() == 3 && e.mm_motion.size(1) > p.mm_times,
