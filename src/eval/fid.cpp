@@ -116,13 +116,17 @@ double frechet_distance(const Gaussian& a, const Gaussian& b, double eps) {
 double fid(const torch::Tensor& a, const torch::Tensor& b, double scale, const char* what_a, const char* what_b) {
   VIMO_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(1),
              "fid: feature sets must be [Na, D] and [Nb, D] with one D, got " + shape_of(a) + " and " + shape_of(b));
-  const int64_t D = a.size(1);
-  if (std::min(a.size(0), b.size(0)) - 1 >= D)
-    return frechet_distance(activation_statistics(a, scale, what_a), activation_statistics(b, scale, what_b));
-  // A covariance of rank below D: the nonzero eigenvalues of s1 s2 = Xaᵀ Xa Xbᵀ Xb / (na nb) are those
-  // of (Xa Xbᵀ)(Xa Xbᵀ)ᵀ / (na nb), so tr(sqrtm(s1 s2)) is the sum of the singular values of the
-  // [Na, Nb] matrix Xa Xbᵀ over sqrt(na nb) (X centred, n = N - 1): exact, real, and at Na = 288,
-  // D = 512 far cheaper than the general eigensolve of s1 s2.
+  const int64_t D = a.size(1), rows = std::min(a.size(0), b.size(0));
+  if (rows - 1 >= D) {
+    auto ga = activation_statistics(a, scale, what_a), gb = activation_statistics(b, scale, what_b);
+    // Well-conditioned covariances, or too many rows for the cross product: the Gaussian path.
+    if (rows > 4 * D || trace_sqrtm_symmetric(ga.sigma, gb.sigma)) return frechet_distance(ga, gb);
+  }
+  // A covariance of rank below D, or ill-conditioned with at most 4 D rows (576 reaction embeddings
+  // of 512 numbers): the nonzero eigenvalues of s1 s2 = Xaᵀ Xa Xbᵀ Xb / (na nb) are those of
+  // (Xa Xbᵀ)(Xa Xbᵀ)ᵀ / (na nb), so tr(sqrtm(s1 s2)) is the sum of the singular values of the
+  // [Na, Nb] matrix Xa Xbᵀ over sqrt(na nb) (X centred, n = N - 1): exact, real, and far cheaper
+  // than the general eigensolve of s1 s2 at D = 512.
   auto xa = scaled_features(a, scale, what_a), xb = scaled_features(b, scale, what_b);
   auto mu_a = xa.mean(0), mu_b = xb.mean(0);
   auto ca = xa - mu_a, cb = xb - mu_b;

@@ -129,6 +129,9 @@ def fid_cases(rng):
         "constant_features": (const_a, const_b, 1.0),
         "identical_rank_deficient": (same, same.copy(), 1.0),
         "wide_512": (rng.normal(size=(300, 512)), rng.normal(size=(320, 512)) * 0.9, 1.0),
+        # A few more rows than dimensions, ill-conditioned (as 576 reaction embeddings of 512).
+        "ill_conditioned_576": (rng.normal(size=(576, 40)) @ rng.normal(size=(40, 512)) + rng.normal(size=(576, 512)) * 1e-5,
+                                rng.normal(size=(600, 512)) * 0.8, 6.0),
     }
 
 

@@ -21,10 +21,11 @@ Gaussian activation_statistics(const torch::Tensor& features, double scale = 1.0
 // InterGen); an imaginary part above 1e-3 in a root is an error (InterGen raises ValueError).
 double frechet_distance(const Gaussian& a, const Gaussian& b, double eps = 1e-6);
 
-// FID between feature sets a [Na, D] and b [Nb, D] (`what_a`, `what_b` name them in errors). With
-// min(Na, Nb) - 1 >= D through frechet_distance; with fewer rows (a rank-deficient covariance, as
-// 288 embeddings of 512 numbers) tr(sqrtm(s1 s2)) is the sum of the singular values of the centred
-// cross product Xa Xbᵀ / sqrt((Na - 1)(Nb - 1)), the same number without a D x D eigensolve.
+// FID between feature sets a [Na, D] and b [Nb, D] (`what_a`, `what_b` name them in errors). Through
+// frechet_distance when both covariances are well conditioned (or there are more than 4 D rows);
+// otherwise (rank-deficient as 288 embeddings of 512 numbers, or ill-conditioned) tr(sqrtm(s1 s2))
+// is the sum of the singular values of the centred cross product Xa Xbᵀ / sqrt((Na - 1)(Nb - 1)),
+// the same number without a D x D general eigensolve.
 double fid(const torch::Tensor& a, const torch::Tensor& b, double scale = 1.0, const char* what_a = "a",
            const char* what_b = "b");
 
