@@ -117,25 +117,27 @@ double fid(const torch::Tensor& a, const torch::Tensor& b, double scale, const c
   VIMO_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(1),
              "fid: feature sets must be [Na, D] and [Nb, D] with one D, got " + shape_of(a) + " and " + shape_of(b));
   const int64_t D = a.size(1), rows = std::min(a.size(0), b.size(0));
-  if (rows - 1 >= D) {
-    auto ga = activation_statistics(a, scale, what_a), gb = activation_statistics(b, scale, what_b);
-    // Well-conditioned covariances, or too many rows for the cross product: the Gaussian path.
-    if (rows > 4 * D || trace_sqrtm_symmetric(ga.sigma, gb.sigma)) return frechet_distance(ga, gb);
+  // Many rows: the Gaussian path (its symmetric eigensolves, else the general one).
+  if (rows > 4 * D) return frechet_distance(activation_statistics(a, scale, what_a), activation_statistics(b, scale, what_b));
+  auto xa = scaled_features(a, scale, what_a), xb = scaled_features(b, scale, what_b);
+  auto mu_a = xa.mean(0), mu_b = xb.mean(0);
+  auto ca = xa - mu_a, cb = xb - mu_b;
+  const double na = static_cast<double>(a.size(0) - 1), nb = static_cast<double>(b.size(0) - 1);
+  auto diff = mu_a - mu_b;
+  const double mean_term = diff.dot(diff).item<double>();
+  if (rows - 1 >= D) {  // well-conditioned covariances: the symmetric root trace, computed once
+    auto sa = ca.t().matmul(ca) / na, sb = cb.t().matmul(cb) / nb;
+    if (auto tr = trace_sqrtm_symmetric(sa, sb))
+      return mean_term + sa.trace().item<double>() + sb.trace().item<double>() - 2 * tr->trace;
   }
   // A covariance of rank below D, or ill-conditioned with at most 4 D rows (576 reaction embeddings
   // of 512 numbers): the nonzero eigenvalues of s1 s2 = Xaᵀ Xa Xbᵀ Xb / (na nb) are those of
   // (Xa Xbᵀ)(Xa Xbᵀ)ᵀ / (na nb), so tr(sqrtm(s1 s2)) is the sum of the singular values of the
   // [Na, Nb] matrix Xa Xbᵀ over sqrt(na nb) (X centred, n = N - 1): exact, real, and far cheaper
   // than the general eigensolve of s1 s2 at D = 512.
-  auto xa = scaled_features(a, scale, what_a), xb = scaled_features(b, scale, what_b);
-  auto mu_a = xa.mean(0), mu_b = xb.mean(0);
-  auto ca = xa - mu_a, cb = xb - mu_b;
-  const double na = static_cast<double>(a.size(0) - 1), nb = static_cast<double>(b.size(0) - 1);
   const double root = torch::linalg_svdvals(ca.matmul(cb.t())).sum().item<double>() / std::sqrt(na * nb);
   VIMO_CHECK(std::isfinite(root), "fid: the singular values of the feature cross products are not finite");
-  auto diff = mu_a - mu_b;
-  return diff.dot(diff).item<double>() + ca.square().sum().item<double>() / na + cb.square().sum().item<double>() / nb -
-         2 * root;
+  return mean_term + ca.square().sum().item<double>() / na + cb.square().sum().item<double>() / nb - 2 * root;
 }
 
 }  // namespace vimo::eval

@@ -69,7 +69,7 @@ class EvaluatorTask : public Task {
     auto same = torch::zeros({B, B}, torch::kBool);
     auto sa = same.accessor<bool, 2>();
     for (int64_t i = 0; i < B; ++i)
-      for (int64_t j = 0; j < B; ++j) sa[i][j] = i != j && caps[i] == caps[j];
+      for (int64_t j = 0; j < B; ++j) sa[i][j] = caps[i] == caps[j];  // the loss ignores the diagonal
     auto me = ev_.model->encode_motion(m.reshape({B, T, -1}).to(dev_), b.lengths.clamp_max(T).to(dev_));
     auto te = ev_.model->encode_text(ev_.tokenize(caps).to(dev_), ev_.eot);
     auto loss = ev_.model->contrastive_loss(me, te, same);
