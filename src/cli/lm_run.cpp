@@ -8,6 +8,7 @@
 #include "vimo/core/log.h"
 #include "vimo/core/run.h"
 #include "vimo/core/tensor_io.h"
+#include "vimo/lm/depth.h"
 #include "vimo/lm/hf.h"
 #include "vimo/lm/lora.h"
 #include "vimo/lm/loss.h"
@@ -23,7 +24,36 @@ struct StepArgs {
   int64_t new_rows_from = -1;
   int threads = 0;
   bool full = false;  // every weight trains (a model trained from scratch): gradients under HF names
+  std::string depth_head;  // depth-head tensors (docs/depth_head.md): the batch then has depth_codes/targets
+  int64_t depth_heads = 4, motion_base = -1, codebook = 0;
 };
+
+// The depth head of `path` (sizes read from its tensors' shapes) attached to `m`; returns Q.
+int64_t attach_depth_file(lm::LlamaForCausalLM& m, const StepArgs& a) {
+  VIMO_CHECK(fs::exists(a.depth_head), "depth head file '" + a.depth_head + "' does not exist");
+  VIMO_CHECK(a.codebook > 0 && a.motion_base >= 0, "--depth-head needs --codebook K and --motion-base M");
+  auto st = core::SafeTensors::open(a.depth_head);
+  auto shape = [&](const std::string& n) {
+    VIMO_CHECK(st.contains("depth_head." + n), "'" + a.depth_head + "' has no tensor 'depth_head." + n + "'");
+    return st.get("depth_head." + n).sizes().vec();
+  };
+  lm::DepthHeadOptions o;
+  o.hidden = shape("in_proj.weight")[1];
+  o.width = shape("in_proj.weight")[0];
+  o.levels = shape("pos_embed")[0];
+  o.codes = a.codebook;
+  o.heads = a.depth_heads;
+  o.layers = 0;
+  while (st.contains("depth_head.layers." + std::to_string(o.layers) + ".qkv.weight")) ++o.layers;
+  o.ffn = o.layers > 0 ? shape("layers.0.gate.weight")[0] : 0;
+  VIMO_CHECK(a.motion_base + o.levels * o.codes <= m->config().vocab_size,
+             "--motion-base " + std::to_string(a.motion_base) + " + " + std::to_string(o.levels) + " levels x " +
+                 std::to_string(o.codes) + " codes exceed the vocabulary of " + std::to_string(m->config().vocab_size));
+  lm::DepthHead head(o, torch::TensorOptions().dtype(torch::kFloat32));
+  m->attach_depth_head(head.ptr());
+  vim::load_depth_head(m, a.depth_head);
+  return o.levels;
+}
 
 void step(const StepArgs& a) {
   core::apply_threads(a.threads);
@@ -52,7 +82,23 @@ void step(const StepArgs& a) {
   lm::ForwardOptions f;
   if (st.contains("position_ids")) f.positions = st.get("position_ids").to(torch::kLong);
   if (st.contains("segment_ids")) f.segment_ids = st.get("segment_ids").to(torch::kLong);
-  auto parts = lm::causal_lm_loss(m, m->hidden(ids, f), lm::shift_labels(st.get("labels").to(torch::kLong)));
+  torch::Tensor depth_targets;
+  if (!a.depth_head.empty()) {
+    const int64_t Q = attach_depth_file(m, a);
+    for (const char* k : {"depth_codes", "depth_targets"})
+      VIMO_CHECK(st.contains(k), "batch file '" + a.batch + "' lacks the tensor '" + k + "' (needed with --depth-head)");
+    auto codes = st.get("depth_codes").to(torch::kLong);
+    depth_targets = st.get("depth_targets").to(torch::kLong);
+    for (const auto& [name, t] : {std::pair<const char*, torch::Tensor>{"depth_codes", codes}, {"depth_targets", depth_targets}})
+      VIMO_CHECK(t.dim() == 3 && t.size(0) == ids.size(0) && t.size(1) == ids.size(1) && t.size(2) == Q,
+                 "batch tensor '" + std::string(name) + "' must be [" + std::to_string(ids.size(0)) + ", " +
+                     std::to_string(ids.size(1)) + ", " + std::to_string(Q) + "] (Q from the depth head's pos_embed), got " +
+                     c10::str(t.sizes()));
+    VIMO_CHECK(codes.ge(-1).all().item<bool>() && codes.lt(a.codebook).all().item<bool>(),
+               "batch tensor 'depth_codes' holds a code outside -1.." + std::to_string(a.codebook - 1));
+    f.extra_ids = lm::slot_extra_ids(codes, a.motion_base, a.codebook);
+  }
+  auto parts = lm::motion_lm_loss(m, m->hidden(ids, f), lm::shift_labels(st.get("labels").to(torch::kLong)), depth_targets);
   VIMO_CHECK(parts.targets > 0, "the batch has no target token (every label is -100)");
   auto loss = parts.sum / static_cast<double>(parts.targets);
   loss.backward();
@@ -61,7 +107,8 @@ void step(const StepArgs& a) {
     if (!p.value().requires_grad()) continue;
     const std::string& n = p.key();
     VIMO_CHECK(p.value().grad().defined(), "no gradient reached '" + n + "'");
-    if (n == "model.embed_tokens.tail") out.emplace_back("new_rows.embed_tokens", p.value().grad());
+    if (n.rfind("depth_head.", 0) == 0) out.emplace_back(n, p.value().grad());
+    else if (n == "model.embed_tokens.tail") out.emplace_back("new_rows.embed_tokens", p.value().grad());
     else if (n == "lm_head.tail") out.emplace_back("new_rows.lm_head", p.value().grad());
     else out.emplace_back(a.full ? n : "base_model.model." + n, p.value().grad());
   }
@@ -88,6 +135,10 @@ Registrar reg(61, [](CLI::App& app) {
   s->add_option("--new-rows-from", sa->new_rows_from, "rows N.. of the embedding (and head) train as new rows");
   s->add_option("--threads", sa->threads, "CPU threads; 0 = all cores");
   s->add_flag("--full", sa->full, "train every weight (no LoRA, nothing frozen): gradients under the HF tensor names");
+  s->add_option("--depth-head", sa->depth_head, "depth-head tensors (docs/depth_head.md); the batch then needs depth_codes, depth_targets [B, T, Q]");
+  s->add_option("--depth-heads", sa->depth_heads, "attention heads of the depth head");
+  s->add_option("--motion-base", sa->motion_base, "first motion id of the vocabulary (depth head)");
+  s->add_option("--codebook", sa->codebook, "codes per level K (depth head)");
   s->callback([sa] { step(*sa); });
 
   auto so = std::make_shared<train::ScoreOptions>();

@@ -59,12 +59,12 @@ void render_all(const ConvArgs& a, const std::vector<data::ConversationRecord>& 
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = 0, total = 0, shortened = 0, dropped = 0, skipped = 0;
   for (const auto& r : rs) {
     auto conv = vim::build_dialogue(r, clips, spec.layers);
-    auto full = vim::render_sequence(chat, conv, 0);
+    auto full = vim::render_sequence(chat, conv, 0, spec.depth_head());
     const int64_t n = static_cast<int64_t>(full.ids.size());
     lo = std::min(lo, n), hi = std::max(hi, n), total += n;
     // Only a conversation longer than max_length is fitted (rendered again without its oldest exchanges).
     const auto fit = n <= max_length ? std::optional<vim::FittedDialogue>(vim::FittedDialogue{std::move(full), 0})
-                                     : vim::fit_dialogue(chat, std::move(conv), max_length, 0);
+                                     : vim::fit_dialogue(chat, std::move(conv), max_length, 0, spec.depth_head());
     nlohmann::json j = {{"id", r.id}, {"tokens", n}};
     if (!fit) {
       ++skipped;

@@ -65,6 +65,22 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
     ids[b].narrow(0, off, n).copy_(torch::tensor(prompts[b], torch::kLong));
     mask[b].narrow(0, off, n).fill_(1);
   }
+  const int64_t E = o.extra_width;
+  torch::Tensor extra_all;  // [B, T, E] the prompts' extra ids (left-padded like the ids)
+  if (E > 0) {
+    extra_all = torch::full({B, T, E}, int64_t{-1}, torch::kLong);
+    VIMO_CHECK(o.prompt_extra.empty() || static_cast<int64_t>(o.prompt_extra.size()) == B,
+               "generate: prompt_extra needs one entry per prompt");
+    for (int64_t b = 0; b < static_cast<int64_t>(o.prompt_extra.size()); ++b) {
+      const auto& x = o.prompt_extra[b];
+      if (!x.defined() || x.numel() == 0) continue;
+      const int64_t n = static_cast<int64_t>(prompts[b].size());
+      VIMO_CHECK(x.dim() == 2 && x.size(0) == n && x.size(1) == E,
+                 "generate: prompt_extra[" + std::to_string(b) + "] must be [" + std::to_string(n) + ", " + std::to_string(E) +
+                     "], got " + c10::str(x.sizes()));
+      extra_all[b].narrow(0, T - n, n).copy_(x);
+    }
+  }
   ids = ids.to(dev);
   mask = mask.to(dev);
   const bool padded = !mask.all().item<bool>();
@@ -73,7 +89,7 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
   KVCache cache;
   if (o.use_cache) cache = m->make_cache(B, T + o.max_new_tokens);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-  torch::Tensor step_ids = ids, all_ids = ids, all_mask = mask;
+  torch::Tensor step_ids = ids, all_ids = ids, all_mask = mask, step_extra = extra_all;
   for (int64_t step = 0; step < o.max_new_tokens; ++step) {
     ForwardOptions f;
     f.last_only = true;
@@ -83,10 +99,16 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
     } else if (padded) {
       f.attention_mask = all_mask;
     }
-    auto logits = m->forward(o.use_cache ? step_ids : all_ids, f).select(1, 0).to(torch::kFloat32);  // [B, V]
+    if (E > 0) f.extra_ids = o.use_cache ? step_extra : extra_all;
+    auto h = m->hidden(o.use_cache ? step_ids : all_ids, f);
+    h = h.narrow(1, h.size(1) - 1, 1);                               // [B, 1, H]
+    auto logits = m->head(h).select(1, 0).to(torch::kFloat32);  // [B, V]
     apply_repetition_penalty(logits, seen, o.repetition_penalty);
     if (o.processor) o.processor(logits, seen, step);
     auto next = sample_next(logits, o, gen).to(torch::kCPU);
+    torch::Tensor extra;
+    if (E > 0) extra = torch::full({B, E}, int64_t{-1}, torch::kLong);
+    if (o.slot_hook) o.slot_hook(h.select(1, 0), next, extra, step);
     auto acc = next.accessor<int64_t, 1>();
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
@@ -101,6 +123,12 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
     }
     if (all_done) break;
     step_ids = next.unsqueeze(1).to(dev);
+    if (E > 0) {
+      for (int64_t b = 0; b < B; ++b)
+        if (done[b]) extra[b].fill_(-1);
+      step_extra = extra.unsqueeze(1);
+      if (!o.use_cache) extra_all = torch::cat({extra_all, step_extra}, 1);
+    }
     if (!o.use_cache) {
       all_ids = torch::cat({all_ids, step_ids}, 1);
       all_mask = torch::cat({all_mask, torch::ones({B, 1}, all_mask.options())}, 1);

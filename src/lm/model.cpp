@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "vimo/core/error.h"
+#include "vimo/lm/depth.h"
 #include "vimo/lm/fused.h"
 #include "vimo/lm/gemv.h"
 
@@ -63,8 +64,11 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
     return {h.grad(), torch::Tensor()};
   }
 };
+bool is_depth(const std::string& name) { return name.rfind("depth_head.", 0) == 0; }
+// Tensors that are no part of the HF model: adapters, vocabulary tails and the depth head.
 bool is_adapter_or_tail(const std::string& name) {
-  return name.find("lora_") != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".tail");
+  return name.find("lora_") != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".tail") ||
+         is_depth(name);
 }
 }  // namespace
 
@@ -337,6 +341,19 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids_in, const Fo
   torch::Tensor sin;
   auto cos = rope_tables(positions, &sin);
   auto h = model->embed_tokens(ids);
+  if (opt.extra_ids.defined()) {  // depth-head slots: the embeddings of the slot's other levels are added
+    const auto& e = opt.extra_ids;
+    VIMO_CHECK(e.dim() == 3 && e.size(0) == B && e.size(1) == T,
+               "extra_ids must be [B, T, E] with the token ids' B and T, got " + c10::str(e.sizes()));
+    if (e.is_cpu() && e.numel() > 0)
+      VIMO_CHECK(e.max().item<int64_t>() < V && e.min().item<int64_t>() >= -1,
+                 "extra_ids hold an id outside [-1, " + std::to_string(V) + ")");
+    if (e.size(2) > 0) {
+      auto ed = e.to(ids.device());
+      auto emb = model->embed_tokens(ed.clamp_min(0).reshape({B, -1})).view({B, T, e.size(2), -1});  // [B, T, E, H]
+      h = h + (emb * ed.ge(0).unsqueeze(-1).to(emb.scalar_type())).sum(2);
+    }
+  }
   int64_t li = 0;
   const bool ckpt = checkpointing_ && is_training() && torch::GradMode::is_enabled() && !cache;
   for (const auto& m : *model->layers) {
@@ -417,10 +434,19 @@ void LlamaForCausalLMImpl::fold_vocab_tail() {
   if (lm_head) lm_head->fold_tail();
 }
 
+void LlamaForCausalLMImpl::attach_depth_head(std::shared_ptr<DepthHeadImpl> head) {
+  VIMO_CHECK(!depth_, "the LM already has a depth head");
+  VIMO_CHECK(head && head->options().hidden == cfg_.hidden_size,
+             "depth head for hidden size " + std::to_string(head ? head->options().hidden : 0) + " on an LM of hidden size " +
+                 std::to_string(cfg_.hidden_size));
+  depth_ = register_module("depth_head", head);
+}
+
 void LlamaForCausalLMImpl::freeze_base() {
   for (auto& item : named_parameters()) {
     const std::string& name = item.key();
     auto& p = item.value();
+    if (is_depth(name)) continue;  // the depth head is always trained
     const bool tail = name.size() > 5 && name.substr(name.size() - 5) == ".tail";
     p.requires_grad_(name.find("lora_") != std::string::npos || (tail && p.size(0) > 0));
   }
@@ -493,6 +519,182 @@ torch::Tensor rope_inv_freq(const LlamaConfig& c) {
   auto smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
   auto medium = wavelen.ge(high_wavelen).logical_and(wavelen.le(low_wavelen));
   return torch::where(medium, smoothed, scaled);
+}
+
+// ---- The depth head (lm/depth.h, docs/depth_head.md) ----
+void DepthHeadOptions::check(const std::string& what) const {
+  VIMO_CHECK(hidden > 0 && width > 0 && layers >= 0 && heads > 0 && ffn >= 0 && levels > 0 && codes > 0,
+             what + ": depth head sizes must be positive (hidden " + std::to_string(hidden) + ", width " + std::to_string(width) +
+                 ", layers " + std::to_string(layers) + ", heads " + std::to_string(heads) + ", levels " +
+                 std::to_string(levels) + ", codes " + std::to_string(codes) + ")");
+  VIMO_CHECK(width % heads == 0, what + ": depth head width " + std::to_string(width) + " is not divisible by its " +
+                                     std::to_string(heads) + " heads");
+}
+
+DepthHeadImpl::DepthHeadImpl(DepthHeadOptions o, const torch::TensorOptions& t) : o_(o) {
+  o_.check("depth head");
+  const int64_t d = o_.width, F = o_.ffn_size(), Q = o_.levels, K = o_.codes;
+  auto opts = t.requires_grad(false);
+  // A dotted name (layers.0.qkv.weight) is a path of plain child modules ending in the parameter.
+  auto param = [&](const std::string& n, std::vector<int64_t> shape) {
+    torch::nn::Module* at = this;
+    size_t from = 0;
+    for (size_t dot = n.find('.'); dot != std::string::npos; from = dot + 1, dot = n.find('.', from)) {
+      const std::string part = n.substr(from, dot - from);
+      auto* child = at->named_children().find(part);
+      at = child ? child->get() : at->register_module(part, std::make_shared<torch::nn::Module>()).get();
+    }
+    return at->register_parameter(n.substr(from), torch::empty(shape, opts), /*requires_grad=*/true);
+  };
+  in_proj = param("in_proj.weight", {d, o_.hidden});
+  code_embed = param("code_embed.weight", {std::max<int64_t>(Q - 1, 0) * K, d});
+  pos_embed = param("pos_embed", {Q, d});
+  for (int64_t i = 0; i < o_.layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    attn_norm.push_back(param(p + "attn_norm.weight", {d}));
+    qkv.push_back(param(p + "qkv.weight", {3 * d, d}));
+    out.push_back(param(p + "out.weight", {d, d}));
+    mlp_norm.push_back(param(p + "mlp_norm.weight", {d}));
+    gate.push_back(param(p + "gate.weight", {F, d}));
+    up.push_back(param(p + "up.weight", {F, d}));
+    down.push_back(param(p + "down.weight", {d, F}));
+  }
+  norm = param("norm.weight", {d});
+  heads = param("heads.weight", {Q * K, d});
+  end = param("end.weight", {1, d});
+}
+
+namespace {
+// x / sqrt(mean(x²) + 1e-5) · gain, in float32 (float64 for a float64 head).
+torch::Tensor depth_rms(const torch::Tensor& x, const torch::Tensor& gain) {
+  auto xf = x.scalar_type() == torch::kFloat64 ? x : x.to(torch::kFloat32);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-5);
+  return (y * gain.to(y.scalar_type())).to(x.scalar_type());
+}
+}  // namespace
+
+torch::Tensor DepthHeadImpl::states(const torch::Tensor& h, const torch::Tensor& codes) {
+  const int64_t N = h.size(0), Q = o_.levels, K = o_.codes, d = o_.width, n = o_.heads;
+  VIMO_CHECK(h.dim() == 2 && h.size(1) == o_.hidden, "depth head: hidden states must be [N, " + std::to_string(o_.hidden) +
+                                                         "], got " + c10::str(h.sizes()));
+  VIMO_CHECK(codes.dim() == 2 && codes.size(0) == N && codes.size(1) == Q,
+             "depth head: codes must be [N, " + std::to_string(Q) + "], got " + c10::str(codes.sizes()));
+  auto u = torch::matmul(h.to(in_proj.scalar_type()), in_proj.t());  // [N, d]
+  auto x = u.unsqueeze(1) + pos_embed.unsqueeze(0);                  // [N, Q, d]
+  if (Q > 1) {
+    auto c = codes.narrow(1, 0, Q - 1).to(in_proj.device()).clamp(0, K - 1) +
+             torch::arange(Q - 1, codes.options().device(in_proj.device())).mul(K).unsqueeze(0);  // [N, Q-1]
+    auto e = at::embedding(code_embed, c);                                                     // [N, Q-1, d]
+    x = x + torch::cat({torch::zeros({N, 1, d}, e.options()), e}, 1);
+  }
+  for (int64_t i = 0; i < o_.layers; ++i) {
+    auto y = depth_rms(x, attn_norm[i]);
+    auto p = torch::matmul(y, qkv[i].t()).view({N, Q, 3, n, d / n}).permute({2, 0, 3, 1, 4});  // [3, N, n, Q, d/n]
+    auto a = at::scaled_dot_product_attention(p[0], p[1], p[2], std::nullopt, 0.0, /*is_causal=*/true);
+    x = x + torch::matmul(a.transpose(1, 2).reshape({N, Q, d}), out[i].t());
+    y = depth_rms(x, mlp_norm[i]);
+    x = x + torch::matmul(at::silu(torch::matmul(y, gate[i].t())) * torch::matmul(y, up[i].t()), down[i].t());
+  }
+  return depth_rms(x, norm);
+}
+
+std::pair<torch::Tensor, torch::Tensor> DepthHeadImpl::logits(const torch::Tensor& x) {
+  const int64_t Q = o_.levels, K = o_.codes;
+  auto codes = torch::einsum("nqd,qkd->nqk", {x, heads.view({Q, K, -1})});  // [N, Q, K]
+  auto e = torch::matmul(x.select(1, 0), end.t()).squeeze(-1);             // [N]
+  return {codes, e};
+}
+
+torch::Tensor DepthHeadImpl::level_logits(const torch::Tensor& h, const torch::Tensor& prefix) {
+  const int64_t q = prefix.size(1);
+  VIMO_CHECK(q < o_.levels, "depth head: a prefix of " + std::to_string(q) + " codes leaves no level of " +
+                                std::to_string(o_.levels) + " to predict");
+  auto codes = torch::zeros({h.size(0), o_.levels}, torch::TensorOptions().dtype(torch::kLong).device(in_proj.device()));
+  if (q > 0) codes.narrow(1, 0, q).copy_(prefix);
+  auto [lg, e] = logits(states(h, codes));
+  auto level = lg.select(1, q);
+  return q == 0 ? torch::cat({level, e.unsqueeze(1)}, 1) : level;
+}
+
+void DepthHeadImpl::init_weights(double std, uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& p : named_parameters(false)) {
+    const std::string& n = p.key();
+    auto& t = p.value();
+    const bool gain = n.find("norm") != std::string::npos;
+    auto v = gain ? torch::ones(t.sizes(), torch::kFloat32)
+                  : at::normal(0.0, std, t.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+    t.copy_(v.to(t.options()));
+  }
+}
+
+LossParts depth_loss(DepthHead& head, const torch::Tensor& h, const torch::Tensor& targets) {
+  const int64_t Q = head->options().levels, K = head->options().codes;
+  VIMO_CHECK(targets.dim() == 2 && targets.size(1) == Q && h.dim() == 2 && h.size(0) == targets.size(0),
+             "depth targets must be [N, " + std::to_string(Q) + "] beside hidden states [N, H], got " +
+                 c10::str(targets.sizes()) + " and " + c10::str(h.sizes()));
+  auto t = targets.to(torch::kCPU);
+  auto rows = t.ne(kIgnoreIndex).any(1).nonzero().squeeze(1);
+  LossParts out;
+  const auto fdt = h.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  out.sum = torch::zeros({}, h.options().dtype(fdt));
+  out.correct = torch::zeros({}, h.options().dtype(torch::kLong));
+  if (rows.numel() == 0) {  // keeps every head tensor in the graph (zero gradients on every rank)
+    for (const auto& p : head->parameters()) out.sum = out.sum + p.sum().to(fdt) * 0.0;
+    return out;
+  }
+  t = t.index_select(0, rows);
+  auto lvl0 = t.select(1, 0), above = t.narrow(1, 1, Q - 1);
+  VIMO_CHECK(lvl0.ge(kIgnoreIndex).all().item<bool>() && lvl0.le(K).all().item<bool>() &&
+                 lvl0.eq(kIgnoreIndex).logical_or(lvl0.ge(0)).all().item<bool>(),
+             "depth targets of level 0 must be codes 0.." + std::to_string(K - 1) + ", END (" + std::to_string(K) + ") or -100");
+  VIMO_CHECK(above.eq(kIgnoreIndex).logical_or(above.ge(0).logical_and(above.lt(K))).all().item<bool>(),
+             "depth targets above level 0 must be codes 0.." + std::to_string(K - 1) + " or -100");
+  VIMO_CHECK(above.eq(kIgnoreIndex).all(1).logical_or(lvl0.ne(K)).all().item<bool>(),
+             "a depth target is END at level 0 but names codes above it");
+  out.targets = t.ne(kIgnoreIndex).sum().item<int64_t>();
+  const auto dev = h.device();
+  auto td = t.to(dev);
+  auto inputs = torch::where(td.ge(0).logical_and(td.lt(K)), td, torch::zeros_like(td));  // END and none read as code 0
+  auto x = head->states(h.index_select(0, rows.to(dev)), inputs);
+  auto [lg, e] = head->logits(x);
+  auto l0 = torch::cat({lg.select(1, 0), e.unsqueeze(1)}, 1).to(fdt);  // [n, K + 1]
+  namespace F = torch::nn::functional;
+  auto ce = F::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kSum);
+  out.sum = F::cross_entropy(l0, td.select(1, 0), ce);
+  auto ok = l0.argmax(-1).eq(td.select(1, 0)).sum();
+  if (Q > 1) {
+    auto la = lg.narrow(1, 1, Q - 1).reshape({-1, K}).to(fdt);
+    auto ta = td.narrow(1, 1, Q - 1).reshape({-1});
+    out.sum = out.sum + F::cross_entropy(la, ta, ce);
+    ok = ok + la.argmax(-1).eq(ta).sum();
+  }
+  out.correct = ok;
+  return out;
+}
+
+LossParts motion_lm_loss(LlamaForCausalLM& m, const torch::Tensor& hidden, const torch::Tensor& targets,
+                         const torch::Tensor& depth_targets) {
+  auto text = causal_lm_loss(m, hidden, targets);
+  if (!depth_targets.defined()) return text;
+  VIMO_CHECK(m->depth_head(), "the batch has depth targets but the LM has no depth head");
+  VIMO_CHECK(depth_targets.dim() == 3 && depth_targets.size(0) == hidden.size(0) && depth_targets.size(1) == hidden.size(1),
+             "depth targets must be [B, T, Q] beside hidden states [B, T, H], got " + c10::str(depth_targets.sizes()));
+  DepthHead head(m->depth_head());
+  auto d = depth_loss(head, hidden.reshape({-1, hidden.size(2)}), depth_targets.reshape({-1, depth_targets.size(2)}));
+  LossParts out;
+  out.sum = text.sum + d.sum.to(text.sum.scalar_type());
+  out.targets = text.targets + d.targets;
+  out.correct = text.correct + d.correct.to(text.correct.device());
+  return out;
+}
+
+torch::Tensor slot_extra_ids(const torch::Tensor& codes, int64_t motion_base, int64_t K) {
+  const int64_t Q = codes.size(-1);
+  auto above = codes.narrow(-1, 1, Q - 1);
+  auto ids = above + (torch::arange(1, Q, codes.options()).mul(K) + motion_base);
+  return torch::where(codes.narrow(-1, 0, 1).ge(0).logical_and(above.ge(0)), ids, torch::full_like(ids, -1));
 }
 
 }  // namespace vimo::lm

@@ -16,7 +16,7 @@ constexpr uint64_t kPoolStream = 0x504f4f4cull;  // "POOL"
 constexpr int kStateVersion = 1;
 }  // namespace
 
-data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag) {
+data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag, bool depth) {
   const auto r = chat.render(conv);
   data::TokenSeq s;
   s.ids = r.ids;
@@ -24,16 +24,63 @@ data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conve
   s.targets.assign(r.ids.size(), -100);
   for (size_t t = 0; t + 1 < r.ids.size(); ++t)
     if (r.loss_mask[t + 1]) s.targets[t] = r.ids[t + 1];
-  return s;
+  return depth ? to_depth(s, chat.vocab()) : s;
+}
+
+data::TokenSeq to_depth(const data::TokenSeq& flat, const text::UnifiedVocab& v) {
+  const int64_t Q = v.layout().num_quantizers, K = v.layout().codebook_size;
+  const size_t n = flat.ids.size();
+  std::vector<int> close;
+  for (const char* c : {"</motion>", "</motion_a>", "</motion_b>"}) close.push_back(v.special(c));
+  data::TokenSeq d;
+  d.tag = flat.tag;
+  d.levels = Q;
+  std::vector<size_t> last;  // per new position: the flat index of its last id
+  for (size_t i = 0; i < n;) {
+    const auto info = v.info(flat.ids[i]);
+    if (info.kind != text::TokenKind::kMotion) {
+      d.ids.push_back(flat.ids[i]);
+      d.codes.insert(d.codes.end(), static_cast<size_t>(Q), -1);
+      last.push_back(i++);
+      continue;
+    }
+    for (int64_t q = 0; q < Q; ++q) {
+      const auto iq = i + static_cast<size_t>(q);
+      const auto x = iq < n ? v.info(flat.ids[iq]) : text::TokenInfo{};
+      VIMO_CHECK(x.kind == text::TokenKind::kMotion && x.q == q,
+                 "depth layout: the motion slot at position " + std::to_string(i) + " is not " + std::to_string(Q) +
+                     " ids of levels 0.." + std::to_string(Q - 1) + " (position " + std::to_string(iq) + ")");
+      d.codes.push_back(x.k);
+    }
+    d.ids.push_back(flat.ids[i]);
+    last.push_back(i + static_cast<size_t>(Q) - 1);
+    i += static_cast<size_t>(Q);
+  }
+  const size_t m = d.ids.size();
+  d.targets.assign(m, -100);
+  d.depth_targets.assign(m * static_cast<size_t>(Q), -100);
+  auto is_slot = [&](size_t j) { return d.codes[j * static_cast<size_t>(Q)] >= 0; };
+  for (size_t j = 0; j < m; ++j) {
+    const int64_t t = flat.targets[last[j]];
+    if (j + 1 < m && is_slot(j + 1)) {
+      if (t != -100)
+        for (int64_t q = 0; q < Q; ++q) d.depth_targets[j * Q + q] = d.codes[(j + 1) * Q + q];
+    } else if (j + 1 < m && is_slot(j) && std::find(close.begin(), close.end(), d.ids[j + 1]) != close.end()) {
+      if (t != -100) d.depth_targets[j * Q] = K;
+    } else {
+      d.targets[j] = t;
+    }
+  }
+  return d;
 }
 
 BatchStream::BatchStream(const data::TokenCache& cache, const SampleStream& samples, const Templates& templates,
                          const text::ChatTemplate& chat, int64_t pad_id, BatchOptions o, int64_t seed)
     : BatchStream(
-          [&cache, &samples, &templates, &chat, layers = o.layers](int64_t n) {
+          [&cache, &samples, &templates, &chat, layers = o.layers, depth = o.depth](int64_t n) {
             const Sample s = samples.draw(n);
             const auto clip = cache.clip(s.clip);
-            return SourceItem{render_sequence(chat, build_conversation(templates, s, clip, layers), static_cast<int64_t>(s.task)),
+            return SourceItem{render_sequence(chat, build_conversation(templates, s, clip, layers), static_cast<int64_t>(s.task), depth),
                               task_name(s.task) + ", clip " + clip.id};
           },
           pad_id, o, seed) {}
@@ -116,6 +163,7 @@ data::LmBatch BatchStream::shard(const std::vector<std::vector<data::TokenSeq>>&
   if (lo == hi) {  // fewer rows than ranks: a row without targets adds no loss and no gradient
     auto b = data::make_batch({rows.front()}, pad_, longest);
     b.targets.fill_(-100);
+    if (b.depth_targets.defined()) b.depth_targets.fill_(-100);
     b.sequences = 0;
     b.tokens = 0;
     return b;

@@ -47,11 +47,11 @@ text::Conversation build_dialogue(const data::ConversationRecord& r, const ClipL
 }
 
 std::optional<FittedDialogue> fit_dialogue(const text::ChatTemplate& chat, text::Conversation c, int64_t max_length,
-                                           int64_t tag) {
+                                           int64_t tag, bool depth) {
   FittedDialogue out;
   const size_t first = !c.empty() && c.front().role == text::Role::kSystem ? 1 : 0;
   while (true) {
-    out.seq = render_sequence(chat, c, tag);
+    out.seq = render_sequence(chat, c, tag, depth);
     if (static_cast<int64_t>(out.seq.ids.size()) <= max_length) return out;
     // The oldest exchange: the first user turn after the system turn and the assistant turn after it.
     if (c.size() < first + 4) return std::nullopt;

@@ -1,6 +1,8 @@
 // Loading an LM run and generating with it under the motion-block constraints (vim/model.h).
 #include "vimo/vim/model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <filesystem>
 #include <limits>
 
@@ -11,6 +13,7 @@
 #include "vimo/core/tensor_io.h"
 #include "vimo/lm/generate.h"
 #include "vimo/lm/hf.h"
+#include "vimo/vim/batches.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -65,7 +68,10 @@ json ModelSpec::to_json() const {
           {"tokenizer_run", tokenizer_run},
           {"motion", {{"codebook_size", codebook_size}, {"layers", layers},
                       {"tokenizer_quantizers", tokenizer_quantizers}, {"downsample", downsample}}},
-          {"tasks", t}, {"lora", l}, {"text_file", text_file}};
+          {"tasks", t}, {"lora", l}, {"text_file", text_file}, {"motion_head", motion_head},
+          {"depth_head", depth_head() ? json{{"width", depth.width}, {"layers", depth.layers}, {"heads", depth.heads},
+                                             {"ffn", depth.ffn}}
+                                      : json(nullptr)}};
 }
 
 ModelSpec ModelSpec::from_json(const json& j, const std::string& ctx) {
@@ -94,6 +100,16 @@ ModelSpec ModelSpec::from_json(const json& j, const std::string& ctx) {
       s.lora = o;
     }
     s.text_file = j.at("text_file").get<std::string>();
+    s.motion_head = j.value("motion_head", std::string("flat"));
+    VIMO_CHECK(s.motion_head == "flat" || s.motion_head == "depth",
+               ctx + ": motion_head is '" + s.motion_head + "', not flat or depth");
+    if (s.depth_head()) {
+      const auto& d = j.at("depth_head");
+      s.depth.width = d.at("width").get<int64_t>();
+      s.depth.layers = d.at("layers").get<int64_t>();
+      s.depth.heads = d.at("heads").get<int64_t>();
+      s.depth.ffn = d.at("ffn").get<int64_t>();
+    }
   } catch (const json::exception& e) {
     throw Error(ctx + " is malformed: " + e.what());
   }
@@ -123,12 +139,52 @@ void load_trainable_tensors(lm::LlamaForCausalLM& m, const std::string& path) {
   }
 }
 
+void attach_depth_head(lm::LlamaForCausalLM& m, const ModelSpec& spec, uint64_t seed) {
+  if (!spec.depth_head()) return;
+  lm::DepthHeadOptions o = spec.depth;
+  o.hidden = m->config().hidden_size;
+  o.levels = spec.layers;
+  o.codes = spec.codebook_size;
+  lm::DepthHead head(o, torch::TensorOptions().dtype(torch::kFloat32).device(m->device()));
+  head->init_weights(0.02, seed);
+  m->attach_depth_head(head.ptr());
+}
+
+void save_depth_head(lm::LlamaForCausalLM& m, const std::string& path) {
+  VIMO_CHECK(m->depth_head(), "save_depth_head: the LM has no depth head");
+  const auto& o = m->depth_head()->options();
+  core::NamedTensors t;
+  for (const auto& p : m->depth_head()->named_parameters(true))
+    t.emplace_back("depth_head." + p.key(), p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
+  core::save_safetensors(path, t,
+                         {{"format", "vimo-depth-head"}, {"hidden", std::to_string(o.hidden)}, {"width", std::to_string(o.width)},
+                          {"layers", std::to_string(o.layers)}, {"heads", std::to_string(o.heads)},
+                          {"ffn", std::to_string(o.ffn_size())}, {"levels", std::to_string(o.levels)},
+                          {"codes", std::to_string(o.codes)}});
+}
+
+void load_depth_head(lm::LlamaForCausalLM& m, const std::string& path) {
+  VIMO_CHECK(m->depth_head(), "load_depth_head: the LM has no depth head");
+  VIMO_CHECK(fs::exists(path), "depth head file '" + path + "' does not exist (a depth-head run writes it beside merged/)");
+  auto st = core::SafeTensors::open(path);
+  torch::NoGradGuard ng;
+  for (auto& p : m->depth_head()->named_parameters(true)) {
+    const std::string n = "depth_head." + p.key();
+    VIMO_CHECK(st.contains(n), "'" + path + "' has no tensor '" + n + "'");
+    auto src = st.get(n);
+    VIMO_CHECK(src.sizes() == p.value().sizes(), "tensor '" + n + "' in '" + path + "' has shape " + c10::str(src.sizes()) +
+                                                     ", the depth head needs " + c10::str(p.value().sizes()));
+    p.value().copy_(src.to(p.value().dtype()));
+  }
+}
+
 lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& config, torch::Device device,
                               torch::ScalarType dtype, uint64_t seed) {
   lm::LlamaForCausalLM m{nullptr};
   if (spec.base == "scratch") {
     m = lm::LlamaForCausalLM(config, torch::TensorOptions().dtype(dtype));
     if (!device.is_cpu()) m->to(device);
+    attach_depth_head(m, spec, seed);
     return m;
   }
   lm::LoadOptions lo;
@@ -142,6 +198,7 @@ lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& conf
   if (spec.lora) lm::apply_lora(m, *spec.lora, /*freeze=*/true);
   else m->freeze_base();
   if (!device.is_cpu()) m->to(device);
+  attach_depth_head(m, spec, seed);
   return m;
 }
 
@@ -178,7 +235,7 @@ VimModel VimModel::load_run(const std::string& run_dir, torch::Device device) {
   auto templates = Templates::load((lm_dir / "templates.yaml").string());
   const std::string ckpt = run_checkpoint(run_dir);
   const auto dtype = spec.base == "scratch" || device.is_cpu() ? torch::kFloat32 : torch::kBFloat16;
-  auto m = build_lm(spec, cfg, device, dtype, 0);
+  auto m = build_lm(spec, cfg, device, dtype, 0);  // the depth head too, when the spec has one
   try {
     load_trainable_tensors(m, ckpt + "/model.safetensors");
   } catch (const Error& e) {
@@ -206,6 +263,36 @@ torch::Tensor VimModel::encode_motion(const torch::Tensor& f) {
 }
 
 torch::Tensor VimModel::decode_motion(const torch::Tensor& codes) { return motion_tokenizer().decode(codes); }
+
+std::pair<std::vector<int64_t>, torch::Tensor> VimModel::lm_input(const std::vector<int>& flat) const {
+  if (!p_->spec.depth_head()) return {std::vector<int64_t>(flat.begin(), flat.end()), torch::Tensor()};
+  data::TokenSeq f;
+  f.ids = flat;
+  f.targets.assign(flat.size(), -100);
+  const auto d = to_depth(f, p_->vocab);
+  const int64_t n = static_cast<int64_t>(d.ids.size()), Q = d.levels;
+  auto codes = torch::tensor(d.codes, torch::kInt).to(torch::kLong).view({n, Q});
+  return {std::vector<int64_t>(d.ids.begin(), d.ids.end()),
+          lm::slot_extra_ids(codes, p_->vocab.motion_base(), p_->spec.codebook_size)};
+}
+
+torch::Tensor VimModel::hidden(const data::LmBatch& b) {
+  auto& m = p_->lm;
+  lm::ForwardOptions f;  // host tensors: the model checks the ids there and moves them (no device read-back)
+  f.segment_ids = b.segment_ids;
+  f.positions = b.positions;
+  if (p_->spec.depth_head()) {
+    VIMO_CHECK(b.codes.defined(), "a depth-head model needs batches in the depth layout (render_sequence with depth)");
+    f.extra_ids = lm::slot_extra_ids(b.codes, p_->vocab.motion_base(), p_->spec.codebook_size);
+  } else {
+    VIMO_CHECK(!b.codes.defined(), "a flat model was given a batch in the depth-head layout");
+  }
+  return m->hidden(b.ids, f);
+}
+
+lm::LossParts VimModel::loss(const torch::Tensor& h, const data::LmBatch& b) {
+  return lm::motion_lm_loss(p_->lm, h, b.targets, b.depth_targets);
+}
 
 void VimModel::check_task(Task t) const {
   const auto& ts = p_->spec.tasks;
@@ -236,16 +323,21 @@ struct DecodeConstraint {
   bool motion = false;
   bool free = false;
   int persons = 2;
-  int64_t slots = 0;   // motion ids emitted in the block
+  int64_t slots = 0;   // motion ids (depth: slots) emitted in the block
   bool closed = false;
   int close_id = -1;
+  bool depth_now = false;       // depth head: this step's token is the block's next slot (or its END)
+  std::vector<int64_t> codes;   // depth head: the codes of every slot emitted, in order
 };
 
 std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                               const std::vector<torch::Tensor>& prompt_extra,
                                                                std::vector<DecodeConstraint>& cons, int64_t max_new,
                                                                const GenerateSettings& s) {
   const auto& v = p_->vocab;
   const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
+  const bool depth = p_->spec.depth_head();
+  const int64_t per_slot = depth ? 1 : Q;  // sequence positions per (step, person) slot
   const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
   for (const auto& ids : prompts)
     VIMO_CHECK(static_cast<int64_t>(ids.size()) + max_new <= p_->lm->config().max_position_embeddings,
@@ -303,17 +395,19 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
         }
       }
       torch::Tensor ok;
+      c.depth_now = false;
       if (!c.motion || c.closed) {
         ok = c.free ? free_ok
              : c.motion ? torch::zeros({V}, torch::kBool).index_fill_(0, torch::tensor({int64_t{end_id}}), true)
                         : text_ok;
       } else {
-        const int64_t frame = c.persons * Q;
+        const int64_t frame = c.persons * per_slot;
         if (c.slots >= s.max_motion_steps * frame) {
           ok = torch::zeros({V}, torch::kBool);
           ok[c.close_id] = true;
         } else {
-          ok = level_ok[c.slots % Q];
+          c.depth_now = depth;  // the depth head replaces whatever the LM samples here
+          ok = level_ok[c.slots % per_slot];
           if (c.slots > 0 && c.slots % frame == 0) {
             ok = ok.clone();
             ok[c.close_id] = true;
@@ -323,6 +417,47 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
       logits[static_cast<int64_t>(b)].masked_fill_(ok.logical_not().to(logits.device()), ninf);
     }
   };
+  if (depth) {
+    VIMO_CHECK(p_->lm->depth_head(), "the run's lm/vim.json names a depth head but its LM has none");
+    lm::DepthHead head(p_->lm->depth_head());
+    o.extra_width = Q - 1;
+    o.prompt_extra = prompt_extra;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(s.seed ^ 0x4445505448ull);  // "DEPTH"
+    o.slot_hook = [&, head, gen](const torch::Tensor& h, torch::Tensor& next, torch::Tensor& extra, int64_t) mutable {
+      std::vector<int64_t> rows;
+      std::vector<uint8_t> end_ok;
+      for (size_t b = 0; b < cons.size(); ++b)
+        if (cons[b].depth_now) {
+          rows.push_back(static_cast<int64_t>(b));
+          end_ok.push_back(cons[b].slots > 0 && cons[b].slots % cons[b].persons == 0);
+        }
+      if (rows.empty()) return;
+      const int64_t n = static_cast<int64_t>(rows.size());
+      auto hr = h.index_select(0, torch::tensor(rows, torch::kLong).to(h.device()));
+      auto mask_end = torch::tensor(std::vector<int64_t>(end_ok.begin(), end_ok.end()), torch::kLong).eq(0).to(h.device());
+      auto prefix = torch::zeros({n, 0}, torch::TensorOptions().dtype(torch::kLong).device(h.device()));
+      for (int64_t q = 0; q < Q; ++q) {
+        auto lg = head->level_logits(hr, prefix).to(torch::kFloat32);  // [n, K (+1 at level 0)]
+        if (q == 0) lg.select(1, K).masked_fill_(mask_end, -std::numeric_limits<float>::infinity());
+        auto pick = lm::sample_next(lg, o, gen).to(torch::kLong);
+        prefix = torch::cat({prefix, pick.unsqueeze(1)}, 1);
+      }
+      auto p = prefix.to(torch::kCPU);
+      auto pa = p.accessor<int64_t, 2>();
+      auto na = next.accessor<int64_t, 1>();
+      auto ea = extra.accessor<int64_t, 2>();
+      for (int64_t i = 0; i < n; ++i) {
+        auto& c = cons[static_cast<size_t>(rows[i])];
+        if (pa[i][0] == K) {
+          na[rows[i]] = c.close_id;
+          continue;
+        }
+        na[rows[i]] = v.motion_id(0, static_cast<int>(pa[i][0]));
+        for (int64_t q = 0; q < Q; ++q) c.codes.push_back(pa[i][q]);
+        for (int64_t q = 1; q < Q; ++q) ea[rows[i]][q - 1] = v.motion_id(static_cast<int>(q), static_cast<int>(pa[i][q]));
+      }
+    };
+  }
   return lm::generate(p_->lm, prompts, o);
 }
 
@@ -333,6 +468,7 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
   VIMO_CHECK(v.size() == V, "vocabulary (" + std::to_string(v.size()) + ") and LM (" + std::to_string(V) + ") differ in size");
   const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
   std::vector<std::vector<int64_t>> prompts;
+  std::vector<torch::Tensor> extras;
   std::vector<DecodeConstraint> cons;
   int64_t max_new = 1;
   for (const auto& r : reqs) {
@@ -347,21 +483,24 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
                      ", got " + c10::str(codes.sizes()));
     }
     auto conv = build_prompt(p_->templates, r.task, r.tmpl, r.caption, codes, Q, with_caption);
-    auto ids = p_->chat.render(conv, /*generation_prompt=*/true).ids;
+    auto flat = p_->chat.render(conv, /*generation_prompt=*/true).ids;
     DecodeConstraint c;
-    if (auto kind = response_motion(r.task)) {
-      ids.push_back(v.special(open_name(*kind)));
+    const auto kind = response_motion(r.task);
+    if (kind) {
+      flat.push_back(v.special(open_name(*kind)));
       c.motion = true;
       c.persons = *kind == text::Segment::Kind::kMotion ? 2 : 1;
       c.close_id = v.special(close_name(*kind));
-      max_new = std::max(max_new, s.max_motion_steps * c.persons * Q + 2);
+      max_new = std::max(max_new, s.max_motion_steps * c.persons * (p_->spec.depth_head() ? 1 : Q) + 2);
     } else {
       max_new = std::max(max_new, s.max_new + 1);
     }
-    prompts.emplace_back(ids.begin(), ids.end());
+    auto [ids, extra] = lm_input(flat);
+    prompts.push_back(std::move(ids));
+    extras.push_back(extra);
     cons.push_back(c);
   }
-  auto out = decode_constrained(prompts, cons, max_new, s);
+  auto out = decode_constrained(prompts, extras, cons, max_new, s);
   std::vector<Result> res;
   for (size_t b = 0; b < reqs.size(); ++b) {
     Result r;
@@ -369,10 +508,14 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
     r.ids = out[b];
     if (cons[b].motion) {
       std::vector<int64_t> codes;
-      for (int64_t id : out[b]) {
-        const auto info = v.info(static_cast<int>(id));
-        if (info.kind != text::TokenKind::kMotion) break;
-        codes.push_back(info.k);
+      if (p_->spec.depth_head()) {
+        codes = cons[b].codes;
+      } else {
+        for (int64_t id : out[b]) {
+          const auto info = v.info(static_cast<int>(id));
+          if (info.kind != text::TokenKind::kMotion) break;
+          codes.push_back(info.k);
+        }
       }
       const int64_t frame = cons[b].persons * Q, T = static_cast<int64_t>(codes.size()) / frame;
       r.codes = torch::tensor(codes, torch::kLong).narrow(0, 0, T * frame).reshape({T, cons[b].persons, Q});
@@ -392,21 +535,36 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
 std::vector<text::Turn> VimModel::respond(const std::vector<text::Conversation>& convs, const GenerateSettings& s) {
   VIMO_CHECK(!convs.empty(), "respond: no conversations");
   std::vector<std::vector<int64_t>> prompts;
+  std::vector<std::vector<int>> flat;
+  std::vector<torch::Tensor> extras;
   std::vector<DecodeConstraint> cons;
   for (const auto& c : convs) {
     VIMO_CHECK(!c.empty() && c.back().role == text::Role::kUser, "respond: a conversation must end with a user turn");
-    const auto ids = p_->chat.render(c, /*generation_prompt=*/true).ids;
-    prompts.emplace_back(ids.begin(), ids.end());
+    flat.push_back(p_->chat.render(c, /*generation_prompt=*/true).ids);
+    auto [ids, extra] = lm_input(flat.back());
+    prompts.push_back(std::move(ids));
+    extras.push_back(extra);
     DecodeConstraint k;
     k.free = true;
     cons.push_back(k);
   }
-  const int64_t max_new = s.max_new + s.max_motion_steps * 2 * p_->spec.layers + 2;
-  auto out = decode_constrained(prompts, cons, max_new, s);
+  const bool depth = p_->spec.depth_head();
+  const int64_t Q = p_->spec.layers;
+  const int64_t max_new = s.max_new + s.max_motion_steps * 2 * (depth ? 1 : Q) + 2;
+  auto out = decode_constrained(prompts, extras, cons, max_new, s);
   std::vector<text::Turn> turns;
   for (size_t b = 0; b < convs.size(); ++b) {
-    std::vector<int> ids(prompts[b].begin(), prompts[b].end());
-    for (int64_t id : out[b]) ids.push_back(static_cast<int>(id));
+    std::vector<int> ids = flat[b];
+    size_t slot = 0;  // depth: each generated slot's level-0 id becomes its Q ids again
+    for (int64_t id : out[b]) {
+      if (depth && p_->vocab.info(static_cast<int>(id)).kind == text::TokenKind::kMotion) {
+        for (int64_t q = 0; q < Q; ++q)
+          ids.push_back(p_->vocab.motion_id(static_cast<int>(q), static_cast<int>(cons[b].codes[slot * Q + q])));
+        ++slot;
+        continue;
+      }
+      ids.push_back(static_cast<int>(id));
+    }
     auto parsed = p_->chat.parse(ids);
     VIMO_CHECK(!parsed.empty() && parsed.back().role == text::Role::kAssistant, "respond: the model's answer could not be parsed");
     turns.push_back(parsed.back());

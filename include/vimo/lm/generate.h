@@ -17,6 +17,11 @@ namespace vimo::lm {
 using LogitsProcessor =
     std::function<void(torch::Tensor& logits, const std::vector<std::vector<int64_t>>& tokens, int64_t step)>;
 
+// Called after each step's sampling with the newest positions' hidden states [B, H] (after the final
+// norm) and the sampled ids [B] (CPU int64): may replace ids and fill `extra` [B, E] (CPU int64, -1 =
+// none) with the extra ids of the next input (ForwardOptions::extra_ids): a depth head's slots.
+using SlotHook = std::function<void(const torch::Tensor& hidden, torch::Tensor& next, torch::Tensor& extra, int64_t step)>;
+
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
   bool greedy = false;
@@ -29,6 +34,9 @@ struct GenerateOptions {
   uint64_t seed = 0;
   bool use_cache = true;             // false recomputes the whole prefix every step (for checks)
   LogitsProcessor processor;
+  int64_t extra_width = 0;                // E of the extra ids (0: none)
+  std::vector<torch::Tensor> prompt_extra;  // per prompt: [length, E] int64 extra ids, or empty
+  SlotHook slot_hook;
 };
 
 // Prompts may differ in length (they are left-padded); returns each sequence's new tokens.

@@ -11,6 +11,9 @@
 
 namespace vimo::lm {
 
+struct DepthHeadImpl;
+class DepthHead;
+
 // A linear projection (weight [out, in]) that can carry a LoRA adapter: y = xWᵀ + s·(drop(x)Aᵀ)Bᵀ.
 // The adapter lives in children `lora_A` / `lora_B` (each with `weight`), as PEFT names them.
 struct LoraPartImpl : torch::nn::Module {
@@ -63,6 +66,8 @@ struct ForwardOptions {
   torch::Tensor positions;       // [B, T] rotary positions; default: from the mask (or past + arange)
   torch::Tensor segment_ids;     // [B, T] packed rows: attend within equal ids only (causal), -1 = padding;
                                  // positions default to restarting at 0 per segment. Not with a cache.
+  torch::Tensor extra_ids;       // [B, T, E] int64: ids whose input embeddings are added to the position's
+                                 // own (-1 = none): the other residual levels of a depth-head motion slot
   KVCache* cache = nullptr;      // appended to when given
   bool last_only = false;        // logits for the last position only: [B, 1, V]
 };
@@ -146,6 +151,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   // its activations during the backward pass (less memory for one more forward per layer).
   void set_checkpointing(bool on) { checkpointing_ = on; }
 
+  // A depth head (lm/depth.h) as the child `depth_head`: it trains and saves with the LM's trainable
+  // tensors and moves with it, but is no part of the HF model (hf_state, hf_params, freeze_base skip it).
+  void attach_depth_head(std::shared_ptr<DepthHeadImpl> head);
+  const std::shared_ptr<DepthHeadImpl>& depth_head() const { return depth_; }
+
   LlamaModel model{nullptr};
   Embedding lm_head{nullptr};  // untied head only (weight [V0, H] + tail); null when tied
 
@@ -155,6 +165,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::TensorOptions opts_;
   torch::Tensor inv_freq_;  // [D/2] float32
   bool checkpointing_ = false;
+  std::shared_ptr<DepthHeadImpl> depth_;
 };
 TORCH_MODULE(LlamaForCausalLM);
 

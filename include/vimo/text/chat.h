@@ -46,6 +46,7 @@ class ChatTemplate {
   // Inverse of render. Tolerates what generation leaves: a last turn without its end token and a
   // last motion block cut short (whole frames are kept). Throws on an illegal id for a slot.
   Conversation parse(const std::vector<int>& ids) const;
+  const UnifiedVocab& vocab() const { return vocab_; }
 
  private:
   const UnifiedVocab& vocab_;

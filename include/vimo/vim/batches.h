@@ -22,13 +22,21 @@ struct BatchOptions {
   bool pack = true;
   int64_t bucket_batches = 16;  // unpacked: batches per length-sorted pool
   int64_t layers = 0;           // quantizer levels the LM sees
+  bool depth = false;           // model.motion_head depth: one position per motion slot
   // Data parallelism: this process gets rows [r*n/W, (r+1)*n/W) of every global batch of n rows; the
   // stream (and its state) is that of the global batch.
   int64_t shard_rank = 0, shard_count = 1;
 };
 
-// Renders a conversation to a training sequence: targets on assistant tokens only.
-data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag);
+// Renders a conversation to a training sequence: targets on assistant tokens only; with `depth`, in the
+// depth-head layout (to_depth).
+data::TokenSeq render_sequence(const text::ChatTemplate& chat, const text::Conversation& conv, int64_t tag,
+                               bool depth = false);
+// A flat sequence -> the depth-head layout of docs/depth_head.md: each slot's Q motion ids become one
+// position (its level-0 id, its codes beside), text targets before a slot or a block's close tag
+// become depth targets (END = K before the close tag). Throws naming the position of a slot that is
+// not Q ids of levels 0..Q-1 in order.
+data::TokenSeq to_depth(const data::TokenSeq& flat, const text::UnifiedVocab& vocab);
 
 // Sample n of a stream, rendered: its sequence (nullopt when it cannot be made to fit the context) and
 // what it is, for the log line of a skipped sample.

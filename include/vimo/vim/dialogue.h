@@ -35,8 +35,9 @@ struct FittedDialogue {
 };
 // Renders `c`; while it is longer than `max_length` ids, the oldest user/assistant exchange is
 // dropped (a leading system turn stays). nullopt when even the last exchange alone is too long.
+// `depth`: rendered (and measured) in the depth-head layout.
 std::optional<FittedDialogue> fit_dialogue(const text::ChatTemplate& chat, text::Conversation c, int64_t max_length,
-                                           int64_t tag);
+                                           int64_t tag, bool depth = false);
 
 // A generation prompt (`c` ending with a user turn): while its rendering with the open assistant
 // header is longer than `budget` ids, the oldest user/assistant exchange is dropped (a leading system

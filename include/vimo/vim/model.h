@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "vimo/core/tensor_io.h"
+#include "vimo/data/packing.h"
 #include "vimo/lm/config.h"
+#include "vimo/lm/depth.h"
 #include "vimo/lm/lora.h"
 #include "vimo/lm/model.h"
 #include "vimo/text/chat.h"
@@ -31,6 +33,9 @@ struct ModelSpec {
   int64_t tokenizer_quantizers = 0;
   int64_t downsample = 4;        // motion frames per token step
   std::vector<Task> tasks;       // trained tasks
+  std::string motion_head = "flat";  // flat (Q ids per slot) | depth (one position per slot, docs/depth_head.md)
+  lm::DepthHeadOptions depth;        // depth: width, layers, heads, ffn (hidden, levels, codes follow the LM)
+  bool depth_head() const { return motion_head == "depth"; }
   std::optional<lm::LoraOptions> lora;
   std::string text_file;         // the text tokenizer's file name inside lm/
   nlohmann::json to_json() const;
@@ -100,9 +105,16 @@ class VimModel {
   torch::Tensor encode_motion(const torch::Tensor& features);
   torch::Tensor decode_motion(const torch::Tensor& codes);
   void check_task(Task t) const;
+  // Rendered (flat) ids -> the LM's input: the same ids (flat) or the depth layout's ids and extra ids
+  // [n, Q-1] (depth; undefined for flat).
+  std::pair<std::vector<int64_t>, torch::Tensor> lm_input(const std::vector<int>& flat) const;
+  // The LM's hidden states [B, T, H] on a batch (packed rows, depth slots' extra ids) and its loss parts.
+  torch::Tensor hidden(const data::LmBatch& b);
+  lm::LossParts loss(const torch::Tensor& hidden, const data::LmBatch& b);
 
  private:
   std::vector<std::vector<int64_t>> decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                       const std::vector<torch::Tensor>& prompt_extra,
                                                        std::vector<DecodeConstraint>& cons, int64_t max_new,
                                                        const GenerateSettings& s);
   struct Parts {
@@ -125,7 +137,14 @@ core::NamedTensors trainable_tensors(lm::LlamaForCausalLM& m);
 // Fills them from `path`; every trainable tensor must be present with its shape.
 void load_trainable_tensors(lm::LlamaForCausalLM& m, const std::string& path);
 // Builds the LM of `spec` before its weights are loaded: the base (or an uninitialized model of
-// `config`), the vocabulary grown to config.vocab_size, LoRA attached with the base frozen.
+// `config`), the vocabulary grown to config.vocab_size, LoRA attached with the base frozen, the depth
+// head attached (attach_depth_head).
+// The depth head's tensors (names depth_head.*, float32) with its sizes in the metadata, beside a
+// merged HF directory; and back into `m`'s attached head (every tensor present with its shape).
+void save_depth_head(lm::LlamaForCausalLM& m, const std::string& path);
+void load_depth_head(lm::LlamaForCausalLM& m, const std::string& path);
+// `spec`'s depth head (float32, initialized from `seed`), attached to `m`; nothing for a flat spec.
+void attach_depth_head(lm::LlamaForCausalLM& m, const ModelSpec& spec, uint64_t seed);
 lm::LlamaForCausalLM build_lm(const ModelSpec& spec, const lm::LlamaConfig& config, torch::Device device,
                               torch::ScalarType dtype, uint64_t seed);
 

@@ -124,7 +124,7 @@ std::optional<vim::FittedDialogue> InstructSamples::conversation(size_t i) const
   };
   auto conv = vim::build_dialogue(r, lookup, model_.spec().layers);
   if (!system_.empty()) conv.insert(conv.begin(), text::Turn{text::Role::kSystem, {{text::Segment::Kind::kText, system_, {}}}});
-  return vim::fit_dialogue(model_.chat(), std::move(conv), max_length_, vim::conversation_tag(r.task));
+  return vim::fit_dialogue(model_.chat(), std::move(conv), max_length_, vim::conversation_tag(r.task), model_.spec().depth_head());
 }
 
 vim::SourceItem InstructSamples::operator()(int64_t n) {
@@ -133,7 +133,7 @@ vim::SourceItem InstructSamples::operator()(int64_t n) {
     const vim::Sample s = stage2_->draw(n);
     const auto clip = pretrain_->clip(s.clip);
     return {vim::render_sequence(model_.chat(), vim::build_conversation(model_.templates(), s, clip, model_.spec().layers),
-                                 static_cast<int64_t>(s.task)),
+                                 static_cast<int64_t>(s.task), model_.spec().depth_head()),
             "stage-2 " + vim::task_name(s.task) + ", clip " + clip.id};
   }
   const size_t i = static_cast<size_t>(core::below(rng, convs_.size()));
@@ -211,6 +211,7 @@ int train_instruct(const InstructConfig& c, const std::string& yaml) {
     spec.base_vocab = cfg.vocab_size;
     spec.lora = lm::lora_options(c.lora, static_cast<uint64_t>(c.run.seed) + 2);
     auto m = vim::build_lm(spec, cfg, dev, dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32, static_cast<uint64_t>(c.run.seed) + 1);
+    if (spec.depth_head()) vim::load_depth_head(m, (merged / "depth_head.safetensors").string());  // stage 2's, trained on
     auto vocab = text::UnifiedVocab::load((lm_dir / "vocab.json").string());
     std::shared_ptr<text::TextTokenizer> text = text::load_text_tokenizer((lm_dir / spec.text_file).string());
     model.emplace(m, std::move(vocab), text, spec, vim::Templates::load((lm_dir / "templates.yaml").string()));

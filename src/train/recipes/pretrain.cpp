@@ -149,6 +149,12 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   spec.tokenizer_quantizers = mo.num_quantizers;
   spec.downsample = mo.downsample();
   spec.text_file = text_file;
+  spec.motion_head = c.model.motion_head;
+  spec.depth = {0, c.model.depth_width, c.model.depth_layers, c.model.depth_heads, c.model.depth_ffn, layers, mo.codebook_size};
+  if (spec.depth_head()) {
+    spec.depth.hidden = 1;  // the LM's, filled when the head is attached
+    spec.depth.check("model.depth_*");
+  }
   if (c.lora.enabled) {
     VIMO_CHECK(!scratch, "lora.enabled=true needs a pretrained model.base; a model from scratch is trained whole");
     spec.lora = lm::lora_options(c.lora, static_cast<uint64_t>(c.run.seed) + 2);
@@ -173,6 +179,7 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   lm::LlamaForCausalLM m{nullptr};
   if (scratch) {
     m = lm::build_random(cfg, c.model.arch.init_std, static_cast<uint64_t>(c.run.seed), dev);
+    vim::attach_depth_head(m, spec, static_cast<uint64_t>(c.run.seed) + 3);
   } else {
     m = vim::build_lm(spec, cfg, dev, dtype, static_cast<uint64_t>(c.run.seed) + 1);
     m->mutable_config().eos_token_id = cfg.eos_token_id;
@@ -195,7 +202,8 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   int64_t trainable = 0;
   for (const auto& [n, t] : vim::trainable_tensors(m)) trainable += t.numel();
   log::info("pretrain: ", scratch ? "from scratch" : "base " + c.model.base, ", vocabulary ", vocab.size(), " (text ",
-            vocab.text_size(), ", motion ", mo.codebook_size, " x ", layers, " from ", vocab.motion_base(), "), ",
+            vocab.text_size(), ", motion ", mo.codebook_size, " x ", layers, " from ", vocab.motion_base(),
+            spec.depth_head() ? ", depth head" : ", flat", "), ",
             m->config().num_parameters(), " parameters, ", trainable, " trainable, device ", dev.str());
 
   vim::VimModel model(m, std::move(vocab), text, spec, templates);

@@ -99,6 +99,7 @@ void export_run(const std::string& run_dir, const std::string& merged_dir, int64
   }
   lm::save_pretrained(lm, tmp.string(), so);
   write_tokenizer(m, lm_dir, tmp);
+  if (spec.depth_head()) vim::save_depth_head(lm, (tmp / "depth_head.safetensors").string());
   fs::remove_all(merged);
   fs::rename(tmp, merged);
   log::info("wrote the merged HF model (", lm->config().vocab_size, " ids) to ", merged.string());

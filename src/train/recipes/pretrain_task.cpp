@@ -48,7 +48,7 @@ std::vector<data::TokenSeq> eval_sequences(vim::VimModel& m, const data::TokenCa
       s.tmpl = static_cast<int>(i % static_cast<int64_t>(m.templates().get(t, s.with_caption).size()));
       s.caption = static_cast<int>(i);
       auto seq = vim::render_sequence(m.chat(), vim::build_conversation(m.templates(), s, cache.clip(s.clip), m.spec().layers),
-                                      static_cast<int64_t>(t));
+                                      static_cast<int64_t>(t), m.spec().depth_head());
       if (static_cast<int64_t>(seq.ids.size()) <= max_length) out.push_back(std::move(seq));
     }
   }
@@ -69,12 +69,11 @@ std::map<std::string, double> score_sequences(vim::VimModel& model, const std::v
     std::vector<std::vector<data::TokenSeq>> group;
     for (size_t j = i; j < std::min(hi, i + static_cast<size_t>(rows)); ++j) group.push_back({seqs[j]});
     auto b = data::make_batch(group, pad);
-    lm::ForwardOptions f;
-    f.segment_ids = b.segment_ids.to(dev);
-    f.positions = b.positions.to(dev);
-    auto h = m->hidden(b.ids.to(dev), f);  // [rows, T, H]
+    auto h = model.hidden(b);  // [rows, T, H]
     for (size_t j = 0; j < group.size(); ++j) {
-      auto parts = lm::causal_lm_loss(m, h.narrow(0, static_cast<int64_t>(j), 1), b.targets.narrow(0, static_cast<int64_t>(j), 1));
+      const auto r = static_cast<int64_t>(j);
+      auto parts = lm::motion_lm_loss(m, h.narrow(0, r, 1), b.targets.narrow(0, r, 1),
+                                      b.depth_targets.defined() ? b.depth_targets.narrow(0, r, 1) : torch::Tensor());
       auto& a = acc[group[j][0].tag];
       a[0] += parts.sum.item<double>();
       a[1] += static_cast<double>(parts.targets);
@@ -120,6 +119,7 @@ PretrainTask::PretrainTask(const PretrainConfig& c, vim::VimModel model, std::sh
   bo.pack = c_.data.pack;
   bo.bucket_batches = c_.data.bucket_batches;
   bo.layers = model_.spec().layers;
+  bo.depth = model_.spec().depth_head();
   bo.shard_rank = core::process_group().rank();
   bo.shard_count = core::process_group().world_size();
   const int64_t pad = model_.vocab().special("<pad>");
@@ -131,7 +131,7 @@ PretrainTask::PretrainTask(const PretrainConfig& c, vim::VimModel model, std::sh
     for (int64_t clip : stream_->clips_of(t)) {
       auto tc = train_->clip(clip);
       vim::Sample s{t, clip, 0, 0, false};
-      const auto seq = vim::render_sequence(model_.chat(), vim::build_conversation(model_.templates(), s, tc, bo.layers), 0);
+      const auto seq = vim::render_sequence(model_.chat(), vim::build_conversation(model_.templates(), s, tc, bo.layers), 0, bo.depth);
       if (static_cast<int64_t>(seq.ids.size()) > bo.max_length && over++ < 3) first += " " + tc.id;
     }
     if (over > 0)
@@ -161,11 +161,7 @@ std::vector<ParamGroup> PretrainTask::param_groups() {
 StepOutput PretrainTask::forward(int64_t) { return lm_step(model_, batches_->next()); }
 
 StepOutput lm_step(vim::VimModel& model, const data::LmBatch& b) {
-  auto& m = model.lm();
-  lm::ForwardOptions f;  // host tensors: the model checks the ids there and moves them (no device read-back)
-  f.segment_ids = b.segment_ids;
-  f.positions = b.positions;
-  auto parts = lm::causal_lm_loss(m, m->hidden(b.ids, f), b.targets);
+  auto parts = model.loss(model.hidden(b), b);
   StepOutput out;
   out.loss = parts.sum;
   out.items = parts.targets;

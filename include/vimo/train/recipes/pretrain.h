@@ -50,6 +50,8 @@ struct PretrainModelSection {
   int64_t text_vocab_size = 1000;
   std::string dtype = "auto";
   bool activation_checkpointing = false;
+  std::string motion_head = "flat";
+  int64_t depth_width = 256, depth_layers = 2, depth_heads = 4, depth_ffn = 0;
   lm::LlamaArchSection arch;
   template <class V> void visit(V& v) {
     using core::opt;
@@ -63,6 +65,13 @@ struct PretrainModelSection {
     v.key("dtype", dtype, "base weights: auto (bfloat16 on CUDA, float32 on the CPU) | float32 | bfloat16",
           opt().one_of({"auto", "float32", "bfloat16"}));
     v.key("activation_checkpointing", activation_checkpointing, "recompute each decoder layer in the backward pass (less memory)");
+    v.key("motion_head", motion_head, "flat: Q motion ids per (step, person) slot in the LM's sequence (the paper); depth: one "
+          "position per slot and a depth transformer predicting its Q codes (docs/depth_head.md)",
+          opt().one_of({"flat", "depth"}).architecture());
+    v.key("depth_width", depth_width, "depth head: width", opt().min(1).architecture());
+    v.key("depth_layers", depth_layers, "depth head: transformer layers", opt().min(0).architecture());
+    v.key("depth_heads", depth_heads, "depth head: attention heads (divide depth_width)", opt().min(1).architecture());
+    v.key("depth_ffn", depth_ffn, "depth head: SwiGLU feed-forward size; 0 = 4 x depth_width", opt().min(0).architecture());
     arch.visit(v);
   }
   bool scratch() const { return base == "scratch" || base.empty(); }
