@@ -2,6 +2,8 @@
 // directory built from a YAML config (schema "lm").
 #include <iostream>
 
+#include <filesystem>
+
 #include "command.h"
 #include "vimo/core/error.h"
 #include "vimo/core/log.h"
@@ -81,6 +83,10 @@ Registrar reg(60, [](CLI::App& app) {
   c->add_option("--seed", gen->seed, "sampling seed");
   c->callback([go, gen, stops, flags] {
     core::apply_threads(go->threads);
+    // A depth-head run's merged LM writes one level-0 id per motion slot: its codes need the head.
+    VIMO_CHECK(!std::filesystem::exists(std::filesystem::path(go->model) / "depth_head.safetensors"),
+               "'" + go->model + "' is the merged LM of a depth-head run (it has depth_head.safetensors): plain token "
+               "generation cannot write its motion; generate with `vimo generate --run RUN`");
     auto m = lm::load_for_inference(go->model, go->adapter, go->dtype, go->device);
     lm::GenerateOptions o = *gen;
     o.stop_tokens = stops->empty() ? m->config().eos_token_id : *stops;

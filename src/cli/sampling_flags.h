@@ -14,6 +14,7 @@ struct SamplingFlags {
   bool greedy = false, sample = false;
   std::optional<double> temperature, top_p, repetition_penalty;
   std::optional<int64_t> top_k, seed, max_steps;
+  int64_t min_steps = 0;
 
   void add(CLI::App* c) {
     c->add_flag("--greedy", greedy, "argmax decoding (default: the run's generate.greedy)");
@@ -25,6 +26,7 @@ struct SamplingFlags {
                   "penalty on tokens already present, text responses only (default: the run's generate.repetition_penalty)");
     c->add_option("--seed", seed, "sampling seed (default: the run's generate.seed)");
     c->add_option("--max-steps", max_steps, "most motion token steps per motion (x4 frames); default 75 (10 s)");
+    c->add_option("--min-steps", min_steps, "fewest motion token steps before a motion may end (default 0; = --max-steps: a fixed length)");
   }
   vim::GenerateSettings resolve(const lm::LmGenerateSection& d) const {
     auto g = vim::GenerateSettings::from(d);
@@ -35,6 +37,7 @@ struct SamplingFlags {
     g.seed = static_cast<uint64_t>(seed.value_or(d.seed));
     g.repetition_penalty = repetition_penalty.value_or(d.repetition_penalty);
     g.max_motion_steps = max_steps.value_or(75);
+    g.min_motion_steps = min_steps;
     return g;
   }
 };

@@ -2,6 +2,7 @@
 // trained LM run; motions written as .npy features (and rendered), captions printed.
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 
@@ -137,7 +138,14 @@ Registrar reg(70, [](CLI::App& app) {
       r.codes = a2b ? torch::cat({codes, other}, 1) : torch::cat({other, codes}, 1);
     }
     std::vector<vim::Request> reqs(static_cast<size_t>(a->num), r);
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = model.generate(reqs, g);
+    int64_t steps = 0;
+    for (const auto& x : res) steps += x.codes.defined() ? x.codes.size(0) : 0;
+    log::info("generated ", a->num, " sample(s) in ", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+              " s", vim::response_motion(t) ? " (" + std::to_string(steps) + " motion token steps, " +
+                                                  (model.spec().depth_head() ? "depth head" : "flat") + ")"
+                                            : std::string());
     for (int i = 0; i < a->num; ++i) {
       const auto& x = res[static_cast<size_t>(i)];
       if (!vim::response_motion(t)) {

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <limits>
 
 #include "vimo/core/error.h"
 #include "vimo/lm/depth.h"
@@ -616,10 +617,106 @@ torch::Tensor DepthHeadImpl::level_logits(const torch::Tensor& h, const torch::T
   return q == 0 ? torch::cat({level, e.unsqueeze(1)}, 1) : level;
 }
 
+namespace {
+// out[i] = Σ_j w[i·n + j] · x[j], i < m (row-major w [m, n]).
+void matvec(const float* w, const float* x, float* out, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* r = w + i * n;
+    float acc = 0.f;
+    for (int64_t j = 0; j < n; ++j) acc += r[j] * x[j];
+    out[i] = acc;
+  }
+}
+void rms_into(const float* x, const float* gain, float* y, int64_t n) {
+  double ss = 0;
+  for (int64_t j = 0; j < n; ++j) ss += static_cast<double>(x[j]) * x[j];
+  const float r = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-5));
+  for (int64_t j = 0; j < n; ++j) y[j] = x[j] * r * gain[j];
+}
+}  // namespace
+
+torch::Tensor DepthHeadImpl::sample_slot(const torch::Tensor& h, const Pick& pick) {
+  const int64_t N = h.size(0), Q = o_.levels, K = o_.codes;
+  auto lopt = torch::TensorOptions().dtype(torch::kLong).device(in_proj.device());
+  if (!in_proj.device().is_cpu() || in_proj.scalar_type() != torch::kFloat32) {
+    auto prefix = torch::zeros({N, 0}, lopt);
+    for (int64_t q = 0; q < Q; ++q) {
+      auto c = pick(q, level_logits(h, prefix)).to(lopt).view({N, 1});
+      prefix = torch::cat({prefix, c.clamp_max(K - 1)}, 1);  // END reads as a code only as the next level's input
+    }
+    return prefix;
+  }
+  torch::NoGradGuard ng;
+  const int64_t d = o_.width, F = o_.ffn_size(), L = o_.layers, nh = o_.heads, dh = d / nh;
+  auto u = torch::matmul(h.to(torch::kCPU, torch::kFloat32), in_proj.t()).contiguous();  // [N, d]
+  auto ptr = [](const torch::Tensor& t) { return t.data_ptr<float>(); };
+  std::vector<float> kc(static_cast<size_t>(N * L * Q * d)), vc(kc.size());  // keys, values [N, L, Q, d]
+  std::vector<float> x(d), y(d), qkv3(3 * d), att(d), tmp(d), g(F), up_(F), sc(Q);
+  auto codes = torch::zeros({N, Q}, torch::kLong);
+  auto ca = codes.accessor<int64_t, 2>();
+  std::vector<float> states(static_cast<size_t>(N * d));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  for (int64_t q = 0; q < Q; ++q) {
+    for (int64_t n = 0; n < N; ++n) {
+      const float* un = ptr(u) + n * d;
+      const float* pe = ptr(pos_embed) + q * d;
+      for (int64_t j = 0; j < d; ++j) x[j] = un[j] + pe[j];
+      if (q > 0) {
+        const float* ce = ptr(code_embed) + ((q - 1) * K + std::min<int64_t>(ca[n][q - 1], K - 1)) * d;
+        for (int64_t j = 0; j < d; ++j) x[j] += ce[j];
+      }
+      for (int64_t l = 0; l < L; ++l) {
+        rms_into(x.data(), ptr(attn_norm[l]), y.data(), d);
+        matvec(ptr(qkv[l]), y.data(), qkv3.data(), 3 * d, d);
+        float* kl = kc.data() + ((n * L + l) * Q) * d;
+        float* vl = vc.data() + ((n * L + l) * Q) * d;
+        std::copy(qkv3.begin() + d, qkv3.begin() + 2 * d, kl + q * d);
+        std::copy(qkv3.begin() + 2 * d, qkv3.end(), vl + q * d);
+        for (int64_t a = 0; a < nh; ++a) {  // causal attention of the new position over levels 0..q
+          const float* qa = qkv3.data() + a * dh;
+          float mx = -std::numeric_limits<float>::infinity();
+          for (int64_t j = 0; j <= q; ++j) {
+            float s = 0.f;
+            for (int64_t e = 0; e < dh; ++e) s += qa[e] * kl[j * d + a * dh + e];
+            sc[j] = s * scale;
+            mx = std::max(mx, sc[j]);
+          }
+          float z = 0.f;
+          for (int64_t j = 0; j <= q; ++j) z += (sc[j] = std::exp(sc[j] - mx));
+          for (int64_t e = 0; e < dh; ++e) {
+            float acc = 0.f;
+            for (int64_t j = 0; j <= q; ++j) acc += sc[j] * vl[j * d + a * dh + e];
+            att[a * dh + e] = acc / z;
+          }
+        }
+        matvec(ptr(out[l]), att.data(), tmp.data(), d, d);
+        for (int64_t j = 0; j < d; ++j) x[j] += tmp[j];
+        rms_into(x.data(), ptr(mlp_norm[l]), y.data(), d);
+        matvec(ptr(gate[l]), y.data(), g.data(), F, d);
+        matvec(ptr(up[l]), y.data(), up_.data(), F, d);
+        for (int64_t j = 0; j < F; ++j) g[j] = g[j] / (1.f + std::exp(-g[j])) * up_[j];
+        matvec(ptr(down[l]), g.data(), tmp.data(), d, F);
+        for (int64_t j = 0; j < d; ++j) x[j] += tmp[j];
+      }
+      rms_into(x.data(), ptr(norm), states.data() + n * d, d);
+    }
+    const int64_t C = q == 0 ? K + 1 : K;
+    auto lg = torch::empty({N, C}, torch::kFloat32);
+    for (int64_t n = 0; n < N; ++n) {
+      float* row = ptr(lg) + n * C;
+      matvec(ptr(heads) + q * K * d, states.data() + n * d, row, K, d);
+      if (q == 0) matvec(ptr(end), states.data() + n * d, row + K, 1, d);
+    }
+    auto c = pick(q, lg).to(torch::kCPU, torch::kLong);
+    for (int64_t n = 0; n < N; ++n) ca[n][q] = c[n].item<int64_t>();
+  }
+  return codes.to(in_proj.device());
+}
+
 void DepthHeadImpl::init_weights(double std, uint64_t seed) {
   torch::NoGradGuard ng;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& p : named_parameters(false)) {
+  for (auto& p : named_parameters(true)) {
     const std::string& n = p.key();
     auto& t = p.value();
     const bool gain = n.find("norm") != std::string::npos;

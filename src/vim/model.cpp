@@ -338,6 +338,9 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
   const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
   const bool depth = p_->spec.depth_head();
   const int64_t per_slot = depth ? 1 : Q;  // sequence positions per (step, person) slot
+  VIMO_CHECK(s.min_motion_steps >= 0 && s.min_motion_steps <= s.max_motion_steps,
+             "min_motion_steps (" + std::to_string(s.min_motion_steps) + ") must be in 0..max_motion_steps (" +
+                 std::to_string(s.max_motion_steps) + ")");
   const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
   for (const auto& ids : prompts)
     VIMO_CHECK(static_cast<int64_t>(ids.size()) + max_new <= p_->lm->config().max_position_embeddings,
@@ -408,7 +411,7 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
         } else {
           c.depth_now = depth;  // the depth head replaces whatever the LM samples here
           ok = level_ok[c.slots % per_slot];
-          if (c.slots > 0 && c.slots % frame == 0) {
+          if (c.slots > 0 && c.slots % frame == 0 && c.slots >= s.min_motion_steps * frame) {
             ok = ok.clone();
             ok[c.close_id] = true;
           }
@@ -429,20 +432,18 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
       for (size_t b = 0; b < cons.size(); ++b)
         if (cons[b].depth_now) {
           rows.push_back(static_cast<int64_t>(b));
-          end_ok.push_back(cons[b].slots > 0 && cons[b].slots % cons[b].persons == 0);
+          end_ok.push_back(cons[b].slots > 0 && cons[b].slots % cons[b].persons == 0 &&
+                           cons[b].slots >= s.min_motion_steps * cons[b].persons);
         }
       if (rows.empty()) return;
       const int64_t n = static_cast<int64_t>(rows.size());
       auto hr = h.index_select(0, torch::tensor(rows, torch::kLong).to(h.device()));
       auto mask_end = torch::tensor(std::vector<int64_t>(end_ok.begin(), end_ok.end()), torch::kLong).eq(0).to(h.device());
-      auto prefix = torch::zeros({n, 0}, torch::TensorOptions().dtype(torch::kLong).device(h.device()));
-      for (int64_t q = 0; q < Q; ++q) {
-        auto lg = head->level_logits(hr, prefix).to(torch::kFloat32);  // [n, K (+1 at level 0)]
-        if (q == 0) lg.select(1, K).masked_fill_(mask_end, -std::numeric_limits<float>::infinity());
-        auto pick = lm::sample_next(lg, o, gen).to(torch::kLong);
-        prefix = torch::cat({prefix, pick.unsqueeze(1)}, 1);
-      }
-      auto p = prefix.to(torch::kCPU);
+      auto p = head->sample_slot(hr, [&](int64_t q, const torch::Tensor& logits) {
+                      auto lg = logits.to(torch::kFloat32);  // [n, K (+1 at level 0)]
+                      if (q == 0) lg.select(1, K).masked_fill_(mask_end.to(lg.device()), -std::numeric_limits<float>::infinity());
+                      return lm::sample_next(lg, o, gen);
+                    }).to(torch::kCPU);
       auto pa = p.accessor<int64_t, 2>();
       auto na = next.accessor<int64_t, 1>();
       auto ea = extra.accessor<int64_t, 2>();

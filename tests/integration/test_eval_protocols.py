@@ -28,7 +28,7 @@ def world(vimo_bin, tmp_path_factory):
              "data.val_batch=4", "model.latent_dim=16", "model.ff_size=32", "model.num_layers=1", "model.num_heads=2",
              "model.text_width=16", "model.text_ff=32", "model.text_layers=1", "model.text_heads=2",
              "model.text_vocab_size=400", "run.threads=1")
-    return {"root": root, "packed": P, "tokens": TOK, "lm": LM, "lm_m2t": LM_M2T, "ev": EV}
+    return {"root": root, "packed": P, "tokens": TOK, "lm": LM, "lm_m2t": LM_M2T, "ev": EV, "lm_args": lm_args}
 
 
 def protocol(vimo_bin, world, task, *extra, check=True):
@@ -189,3 +189,32 @@ def test_reproduce_tables_script_runs_the_trained_tasks_of_each_run(vimo_bin, wo
     bad = subprocess.run(["bash", str(SOURCE_DIR / "scripts/reproduce_tables.sh"), str(world["lm"])],
                          capture_output=True, text=True, env=dict(os.environ, VIMO_BIN=str(vimo_bin)))
     assert bad.returncode == 2 and "--evaluator EV is required" in bad.stderr
+
+
+def safetensors_names(path):
+    """Tensor names from a safetensors header (8-byte length, then JSON)."""
+    raw = pathlib.Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    return set(json.loads(raw[8:8 + n])) - {"__metadata__"}
+
+
+def test_depth_head_run_trains_exports_and_runs_the_protocols_unchanged(vimo_bin, world):
+    """model.motion_head=depth (docs/depth_head.md): the run says so in lm/vim.json, exports its head
+    beside (not inside) the merged HF model, and the t2m and m2t protocols run on it as on a flat run;
+    plain token generation on its merged LM is a named error."""
+    D = world["root"] / "lm_depth"
+    run_vimo(vimo_bin, "pretrain", "--config", SOURCE_DIR / "configs/pretrain/demo.yaml", f"run.dir={D}",
+             *world["lm_args"], "model.motion_head=depth", "model.depth_width=16", "model.depth_layers=1",
+             "model.depth_heads=2", "model.depth_ffn=24")
+    spec = json.loads((D / "lm" / "vim.json").read_text())
+    assert spec["motion_head"] == "depth" and spec["depth_head"] == {"width": 16, "layers": 1, "heads": 2, "ffn": 24}
+    head = safetensors_names(D / "merged" / "depth_head.safetensors")
+    assert "depth_head.in_proj.weight" in head and "depth_head.layers.0.qkv.weight" in head and len(head) == 13, head
+    assert not any(n.startswith("depth_head.") for n in safetensors_names(D / "merged" / "model.safetensors"))
+    for task in ("t2m", "m2t"):
+        run_vimo(vimo_bin, "eval", task, "--run", D, "--evaluator", world["ev"], "--replications", REPS, "--limit", 8,
+                 "--rows", 4, "--batch-size", 4)
+        j = json.loads((D / "eval" / f"{task}_test.json").read_text())
+        assert j["task"] == task and "model" in j["rows"], sorted(j["rows"])
+    p = run_vimo(vimo_bin, "lm", "generate", "--model", D / "merged", "--tokens", "1 2 3", "--max-new", 2, check=False)
+    assert p.returncode != 0 and "depth-head run" in p.stdout + p.stderr, p.stdout + p.stderr

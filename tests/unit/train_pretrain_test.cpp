@@ -45,7 +45,7 @@ struct World {
   std::unique_ptr<vim::VimModel> model;
   train::PretrainConfig cfg;
 
-  explicit World(const std::string& name) {
+  explicit World(const std::string& name, bool depth = false) {
     dir = fs::temp_directory_path() / ("vimo_pretrain_" + name + "_" + std::to_string(::getpid()));
     rm_rf(dir);
     fs::create_directories(dir);
@@ -92,6 +92,13 @@ struct World {
     spec.layers = Q;
     spec.tokenizer_quantizers = Q;
     spec.tasks = {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A};
+    if (depth) {
+      spec.motion_head = "depth";
+      spec.depth.width = 16;
+      spec.depth.layers = 2;
+      spec.depth.heads = 2;
+      spec.depth.ffn = 24;
+    }
     lm::LlamaArchSection a;
     a.hidden_size = 32;
     a.intermediate_size = 48;
@@ -101,6 +108,7 @@ struct World {
     a.max_position = 512;
     auto lmcfg = a.to_llama(vocab.size(), "float32");
     auto m = lm::build_random(lmcfg, 0.1, 11);
+    vim::attach_depth_head(m, spec, 13);
     model = std::make_unique<vim::VimModel>(m, std::move(vocab), text, spec, std::move(templates));
   }
   ~World() { rm_rf(dir); }
@@ -264,6 +272,7 @@ struct StopAt : train::PretrainTask {
 std::vector<torch::Tensor> train_run(World& w, const std::string& run, int64_t stop_at, bool resume) {
   w.cfg.run.dir = (w.dir / run).string();
   auto m = lm::build_random(w.model->lm()->config(), 0.1, 11);
+  vim::attach_depth_head(m, w.model->spec(), 13);
   vim::VimModel model(m, w.model->vocab(), w.text, w.model->spec(), w.model->templates());
   StopAt task(w.cfg, model, w.cache, nullptr);
   task.stop_at = stop_at;
@@ -493,4 +502,142 @@ TEST(VimBatches, RankShardsTogetherAreTheGlobalBatch) {
       EXPECT_EQ(ranks.back()->state(), ref.state());  // the position is the global stream's
     }
   }
+}
+
+// ---- the depth head (docs/depth_head.md) ----
+
+TEST(VimDepth, OnePositionPerSlotWithItsCodesAndEndBeforeTheClose) {
+  World w("depth_layout", true);
+  const auto clip = w.cache->clip(2);
+  const auto& v = w.model->vocab();
+  vim::Sample s{vim::Task::kT2M, 2, 0, 1, false};
+  const auto conv = vim::build_conversation(w.model->templates(), s, clip, Q);
+  const auto flat = vim::render_sequence(w.model->chat(), conv, 0);
+  const auto d = vim::render_sequence(w.model->chat(), conv, 0, /*depth=*/true);
+  const int64_t T = clip.codes.size(0), slots = T * 2;
+  ASSERT_EQ(d.levels, Q);
+  EXPECT_EQ(static_cast<int64_t>(d.ids.size()), static_cast<int64_t>(flat.ids.size()) - slots * (Q - 1));
+  const size_t o = static_cast<size_t>(std::find(d.ids.begin(), d.ids.end(), v.special("<motion>")) - d.ids.begin());
+  ASSERT_LT(o + static_cast<size_t>(slots) + 1, d.ids.size());
+  for (int64_t i = 0; i < slots; ++i) {  // slot i = (step i / 2, person i % 2): level-0 id, codes beside
+    const size_t j = o + 1 + static_cast<size_t>(i);
+    const auto c = clip.codes[i / 2][i % 2];
+    EXPECT_EQ(d.ids[j], v.motion_id(0, static_cast<int>(c[0].item<int64_t>()))) << i;
+    for (int64_t q = 0; q < Q; ++q) {
+      EXPECT_EQ(d.codes[j * Q + q], c[q].item<int64_t>()) << i;
+      // the position before predicts this slot through the depth head, not the LM head
+      EXPECT_EQ(d.depth_targets[(j - 1) * Q + q], c[q].item<int64_t>()) << i;
+    }
+    EXPECT_EQ(d.targets[j - 1], -100) << i;
+  }
+  const size_t last = o + static_cast<size_t>(slots), close = last + 1;
+  EXPECT_EQ(d.ids[close], v.special("</motion>"));
+  EXPECT_EQ(d.depth_targets[last * Q], K);  // END
+  for (int64_t q = 1; q < Q; ++q) EXPECT_EQ(d.depth_targets[last * Q + q], -100);
+  EXPECT_EQ(d.targets[last], -100);
+  EXPECT_EQ(d.targets[close], v.special("<|end|>"));  // after the block the LM head predicts as before
+  for (size_t j = 0; j < o; ++j) EXPECT_EQ(d.targets[j], flat.targets[j]) << j;  // the prompt is unchanged
+  // A motion in the user turn (m2t): slots collapse too, but take no target of either kind.
+  vim::Sample m{vim::Task::kM2T, 2, 0, 1, false};
+  const auto md = vim::render_sequence(w.model->chat(), vim::build_conversation(w.model->templates(), m, clip, Q), 0, true);
+  for (int64_t t : md.depth_targets) EXPECT_EQ(t, -100);
+  EXPECT_EQ(std::count_if(md.codes.begin(), md.codes.end(), [](int c) { return c >= 0; }), slots * Q);
+}
+
+TEST(VimDepth, IncrementalSlotDecodingEqualsTheTeacherForcedHead) {
+  lm::DepthHeadOptions o;
+  o.hidden = 24, o.width = 16, o.layers = 2, o.heads = 4, o.ffn = 20, o.levels = 4, o.codes = 11;
+  lm::DepthHead head(o, torch::TensorOptions().dtype(torch::kFloat32));
+  head->init_weights(0.3, 5);
+  for (const auto& p : head->named_parameters()) {  // every tensor initialized (gains to one)
+    EXPECT_TRUE(torch::isfinite(p.value()).all().item<bool>()) << p.key();
+    if (p.key().find("norm") != std::string::npos) EXPECT_TRUE(p.value().eq(1).all().item<bool>()) << p.key();
+    else EXPECT_GT(p.value().abs().sum().item<double>(), 0) << p.key();
+  }
+  torch::manual_seed(2);
+  auto h = torch::randn({3, 24});
+  std::vector<torch::Tensor> seen;
+  torch::NoGradGuard ng;
+  auto codes = head->sample_slot(h, [&](int64_t q, const torch::Tensor& lg) {
+    EXPECT_EQ(lg.size(1), q == 0 ? 12 : 11);
+    seen.push_back(lg.clone());
+    return lg.narrow(1, 0, 11).argmax(1);  // a code at every level (no END)
+  });
+  ASSERT_EQ(codes.sizes(), (std::vector<int64_t>{3, 4}));
+  auto [lg, end] = head->logits(head->states(h, codes));  // teacher forcing with the chosen codes
+  for (int64_t q = 0; q < 4; ++q) {
+    auto ref = q == 0 ? torch::cat({lg.select(1, 0), end.unsqueeze(1)}, 1) : lg.select(1, q);
+    EXPECT_LT((seen[q] - ref).abs().max().item<double>(), 1e-5) << q;
+    EXPECT_TRUE(torch::equal(codes.select(1, q), ref.narrow(1, 0, 11).argmax(1))) << q;
+  }
+}
+
+TEST(VimDepth, GenerationWritesWholeStepsThroughTheHead) {
+  World w("depth_gen", true);
+  vim::GenerateSettings g;
+  g.max_motion_steps = 5;
+  g.max_new = 8;
+  g.seed = 4;
+  std::vector<vim::Request> reqs(2);
+  reqs[0].caption = "two people hug slowly.";
+  reqs[1].task = vim::Task::kA2B;
+  reqs[1].codes = w.cache->clip(1).codes;
+  auto res = w.model->generate(reqs, g);
+  const auto& v = w.model->vocab();
+  for (const auto& r : res) {
+    ASSERT_EQ(r.codes.dim(), 3);
+    EXPECT_EQ(r.codes.size(2), Q);
+    EXPECT_LE(r.codes.size(0), 5);
+    EXPECT_TRUE(r.codes.ge(0).all().item<bool>() && r.codes.lt(K).all().item<bool>());
+    // one LM position per slot: the level-0 id of each generated slot, then the close and end tokens
+    const int64_t P = r.codes.size(1), n = r.codes.size(0) * P;
+    ASSERT_GE(static_cast<int64_t>(r.ids.size()), n + 1);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(r.ids[i], v.motion_id(0, static_cast<int>(r.codes[i / P][i % P][0].item<int64_t>()))) << i;
+    EXPECT_EQ(r.ids[n], v.special(P == 2 ? "</motion>" : "</motion_b>"));
+  }
+  g.min_motion_steps = 5;  // a fixed length: END is not allowed before it
+  for (const auto& r : w.model->generate(reqs, g)) EXPECT_EQ(r.codes.size(0), 5);
+  g.min_motion_steps = 6;
+  EXPECT_NE(error_message([&] { w.model->generate(reqs, g); }).find("min_motion_steps"), std::string::npos);
+}
+
+TEST(VimDepth, StopAndResumeGivesIdenticalWeightsHeadIncluded) {
+  World w("depth_resume", true);
+  auto straight = train_run(w, "a", -1, true);
+  train_run(w, "b", 3, true);
+  core::request_stop_for_test(0);
+  auto resumed = train_run(w, "b", -1, true);
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_TRUE(torch::equal(straight[i], resumed[i])) << i;
+  // The head is among the trained tensors, and it moved.
+  auto m = lm::build_random(w.model->lm()->config(), 0.1, 11);
+  vim::attach_depth_head(m, w.model->spec(), 13);
+  size_t head = 0, moved = 0;
+  const auto init = vim::trainable_tensors(m);
+  for (size_t i = 0; i < init.size(); ++i)
+    if (init[i].first.rfind("depth_head.", 0) == 0) ++head, moved += !torch::equal(init[i].second, straight[i]);
+  EXPECT_EQ(head, 2u * 7 + 6);
+  EXPECT_GT(moved, head / 2);
+}
+
+TEST(VimDepth, SpecRoundTripsAndRefusesAnUnknownHead) {
+  World w("depth_spec", true);
+  const auto j = w.model->spec().to_json();
+  const auto back = vim::ModelSpec::from_json(j, "spec");
+  EXPECT_TRUE(back.depth_head());
+  EXPECT_EQ(back.depth.width, 16);
+  EXPECT_EQ(back.to_json(), j);
+  auto bad = j;
+  bad["motion_head"] = "deep";
+  EXPECT_NE(error_message([&] { vim::ModelSpec::from_json(bad, "lm/vim.json"); }).find("motion_head is 'deep'"), std::string::npos);
+  auto old = j;
+  old.erase("motion_head");
+  old.erase("depth_head");
+  EXPECT_FALSE(vim::ModelSpec::from_json(old, "spec").depth_head());  // runs made before the key are flat
+  // A flat batch given to a depth model is a named error, not a silent flat step.
+  vim::Sample s{vim::Task::kT2M, 0, 0, 0, false};
+  auto seq = vim::render_sequence(w.model->chat(), vim::build_conversation(w.model->templates(), s, w.cache->clip(0), Q), 0);
+  auto b = data::make_batch({{seq}}, 0);
+  EXPECT_NE(error_message([&] { w.model->hidden(b); }).find("depth layout"), std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "vimo/lm/loss.h"
@@ -37,6 +38,13 @@ struct DepthHeadImpl : torch::nn::Module {
   // The hidden state and the slot's codes so far -> the logits of level q: [N, K + 1] at level 0 (END
   // last), [N, K] above. prefix [N, q] int64.
   torch::Tensor level_logits(const torch::Tensor& h, const torch::Tensor& prefix);
+  // Generation of one slot per row: level by level, `pick(q, logits)` chooses codes [N] (int64) from
+  // the level's logits [N, K + 1] (level 0, END last) or [N, K]; returns the codes [N, Q] (a row whose
+  // level 0 is END keeps going with code 0 as input; its higher codes mean nothing). On the CPU in
+  // float32 it runs incrementally in plain loops (one new position per level, keys and values kept);
+  // elsewhere through level_logits.
+  using Pick = std::function<torch::Tensor(int64_t q, const torch::Tensor& logits)>;
+  torch::Tensor sample_slot(const torch::Tensor& h, const Pick& pick);
   const DepthHeadOptions& options() const { return o_; }
 
   torch::Tensor in_proj, code_embed, pos_embed, norm, heads, end;

@@ -45,6 +45,7 @@ struct ModelSpec {
 struct GenerateSettings {
   int64_t max_new = 256;           // text responses
   int64_t max_motion_steps = 75;   // token steps per motion block (x downsample frames)
+  int64_t min_motion_steps = 0;    // token steps before a motion block may close
   bool greedy = false;
   double temperature = 1.0;
   int64_t top_k = 0;

@@ -169,6 +169,7 @@ StepOutput lm_step(vim::VimModel& model, const data::LmBatch& b) {
   const double n = std::max<int64_t>(1, parts.targets);
   out.logs = {{"accuracy", parts.correct.to(torch::kFloat64) / n},
               {"tokens", torch::tensor(static_cast<double>(b.tokens), torch::kFloat64)},
+              {"sequences", torch::tensor(static_cast<double>(b.sequences), torch::kFloat64)},
               {"fill", torch::tensor(static_cast<double>(b.tokens) / static_cast<double>(b.ids.numel()), torch::kFloat64)}};
   return out;
 }
