@@ -11,6 +11,7 @@
 #include "vimo/lm/depth.h"
 #include "vimo/lm/fused.h"
 #include "vimo/lm/gemv.h"
+#include "gemv_kernel.h"
 
 namespace vimo::lm {
 namespace {
@@ -620,12 +621,7 @@ torch::Tensor DepthHeadImpl::level_logits(const torch::Tensor& h, const torch::T
 namespace {
 // out[i] = Σ_j w[i·n + j] · x[j], i < m (row-major w [m, n]).
 void matvec(const float* w, const float* x, float* out, int64_t m, int64_t n) {
-  for (int64_t i = 0; i < m; ++i) {
-    const float* r = w + i * n;
-    float acc = 0.f;
-    for (int64_t j = 0; j < n; ++j) acc += r[j] * x[j];
-    out[i] = acc;
-  }
+  kernel::gemv_f32(x, 1, w, n, m, out, 1);  // the decoding GEMV, one thread: these are tiny
 }
 void rms_into(const float* x, const float* gain, float* y, int64_t n) {
   double ss = 0;

@@ -446,7 +446,9 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
                     }).to(torch::kCPU);
       auto pa = p.accessor<int64_t, 2>();
       auto na = next.accessor<int64_t, 1>();
-      auto ea = extra.accessor<int64_t, 2>();
+      // One level (Q = 1) has no extra ids: lm::generate leaves `extra` undefined then.
+      auto ea_t = extra.defined() ? extra : torch::zeros({next.size(0), 0}, torch::kLong);
+      auto ea = ea_t.accessor<int64_t, 2>();
       for (int64_t i = 0; i < n; ++i) {
         auto& c = cons[static_cast<size_t>(rows[i])];
         if (pa[i][0] == K) {
