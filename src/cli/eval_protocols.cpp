@@ -1,11 +1,13 @@
 // `vimo eval t2m|m2t|reaction --run DIR --evaluator EV`: the paper's protocols over an LM run, and
-// `vimo eval tables --runs DIR... --out DIR`: their results side by side.
+// `vimo eval tables --runs DIR... --out DIR`: their results side by side; `vimo eval group`: synthetic
+// group scenes composed by a two-person run.
 #include <iostream>
 #include <optional>
 
 #include "command.h"
 #include "vimo/core/error.h"
 #include "vimo/core/run.h"
+#include "vimo/eval/group_protocol.h"
 #include "vimo/eval/protocols.h"
 #include "vimo/eval/run_protocols.h"
 
@@ -87,6 +89,42 @@ Registrar reg(73, [](CLI::App& app) {
                &eval::evaluate_m2t);
   add_protocol(g, "reaction", "actor -> reactor (both directions): reactor MPJPE, FID, R-precision, and a control",
                &eval::evaluate_reaction);
+  {
+    auto a = std::make_shared<eval::GroupProtocolOptions>();
+    auto sflags = std::make_shared<ProtocolArgs>();
+    auto* c = g->add_subcommand("group", "groups of N >= 3 composed by a pair run on synthetic group scenes: per-pair "
+                                         "R-precision/FID, penetration, foot skating, contact timing (docs/groups.md)");
+    c->add_option("--run", a->run, "LM run directory (t2m and a2b trained)")->required();
+    c->add_option("--evaluator", a->evaluator, "the pair evaluator (run, checkpoint or converted .safetensors)")->required();
+    c->add_option("--clip-vocab", a->clip_vocab, "CLIP's merges file for a clip_bpe evaluator");
+    c->add_option("--persons", a->persons, "people per scene (3..--max-persons)");
+    c->add_option("--max-persons", a->group.max_persons, "the largest group accepted");
+    c->add_option("--scenes", a->scenes, "synthetic scenes (the types alternate)")->check(CLI::Range(2, 100000));
+    c->add_option("--scene-seed", a->scene_seed, "seed of the scenes (the FID reference set uses seed + 1)");
+    c->add_option("--tries", a->group.tries, "samples per person, the least overlapping placement kept")->check(CLI::Range(1, 64));
+    c->add_option("--protocol", a->protocol, "intergen | intermask (docs/eval.md)");
+    c->add_option("--batch-size", a->batch_size, "R-precision pool of pairs (0 = min(32, pairs))")->check(CLI::NonNegativeNumber);
+    c->add_option("--replications", a->replications, "replications R")->check(CLI::Range(1, 1000));
+    c->add_option("--seed", a->seed, "seed of the caption draws and batches");
+    c->add_option("--out", a->out, "JSON path (default <run>/eval/group<N>_synthetic.json; markdown beside it)");
+    c->add_flag("--greedy", sflags->greedy, "greedy decoding (default: sampling)");
+    c->add_option("--temperature", sflags->temperature, "sampling temperature");
+    c->add_option("--top-k", sflags->top_k, "top-k sampling (0 = off)");
+    c->add_option("--top-p", sflags->top_p, "nucleus sampling");
+    c->add_option("--sample-seed", sflags->seed, "seed of scene 0's sampling (scene i uses seed + i)");
+    c->add_option("--threads", sflags->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    c->callback([a, sflags] {
+      core::apply_threads(sflags->threads);
+      auto s = vim::GenerateSettings::from(vim::run_generate_section(a->run));
+      s.greedy = sflags->greedy;
+      if (sflags->temperature) s.temperature = *sflags->temperature;
+      if (sflags->top_k) s.top_k = *sflags->top_k;
+      if (sflags->top_p) s.top_p = *sflags->top_p;
+      if (sflags->seed) s.seed = static_cast<uint64_t>(*sflags->seed);
+      a->sampling = s;
+      std::cout << eval::protocol_markdown(eval::evaluate_group(*a));
+    });
+  }
   auto t = std::make_shared<TableArgs>();
   auto* c = g->add_subcommand("tables", "the protocol results of runs side by side (markdown, JSON, LaTeX)");
   c->add_option("--runs", t->runs, "LM run directories (evaluated with `vimo eval t2m|m2t|reaction`)")->required();

@@ -1,5 +1,5 @@
-// `vimo generate --run DIR --task t2m|m2t|a2b|b2a|reaction|t2m_single|m2t_single ...`: one request to a
-// trained LM run; motions written as .npy features (and rendered), captions printed.
+// `vimo generate --run DIR --task t2m|m2t|a2b|b2a|reaction|t2m_single|m2t_single|group ...`: one request
+// to a trained LM run; motions written as .npy features (and rendered), captions printed.
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -16,6 +16,7 @@
 #include "vimo/motion/features.h"
 #include "vimo/motion/features_npy.h"
 #include "vimo/motion/render.h"
+#include "vimo/vim/group.h"
 #include "vimo/vim/model.h"
 
 namespace fs = std::filesystem;
@@ -26,6 +27,8 @@ namespace {
 struct GenArgs {
   std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, device = "cpu";
   int num = 1, threads = 0, tmpl = 0;
+  vim::GroupOptions group;
+  std::vector<std::string> pair_texts;
   SamplingFlags sampling;
 };
 
@@ -62,7 +65,8 @@ Registrar reg(70, [](CLI::App& app) {
   auto* c = app.add_subcommand("generate", "generate with a trained LM run: t2m (--text), m2t (--motion), reactions (--motion-a/--motion-b)");
   c->add_option("--run", a->run, "LM run directory (made by `vimo pretrain`)")->required();
   c->add_option("--task", a->task, "t2m | m2t | a2b | b2a | reaction (a2b with --motion-a, b2a with --motion-b) | t2m_single | m2t_single | "
-                "editing | reasoning | story (stage-3 runs: --text and --motion as one user turn)");
+                "editing | reasoning | story (stage-3 runs: --text and --motion as one user turn) | "
+                "group (--persons N: the pair from --text, then each further person as a reaction)");
   c->add_option("--text", a->text, "the caption (t2m; optional for reactions)");
   c->add_option("--motion", a->motion, "m2t: features .npy [T, 2, 262] (m2t_single: [T, 262])");
   c->add_option("--motion-a", a->motion_a, "reaction: person A's features .npy [T, 262]; B is generated");
@@ -71,6 +75,14 @@ Registrar reg(70, [](CLI::App& app) {
   c->add_option("--render", a->render, "also render the motion (.gif, .mp4 or .html)");
   c->add_option("--num", a->num, "samples generated as one batch")->check(CLI::Range(1, 256));
   c->add_option("--template", a->tmpl, "index of the instruction phrasing");
+  c->add_option("--persons", a->group.persons, "group: people in the scene (2..--max-persons)");
+  c->add_option("--max-persons", a->group.max_persons, "group: the largest group accepted");
+  c->add_option("--layout", a->group.layout, "group: star (each further person reacts to person 1) | chain (to the one before)");
+  c->add_option("--anchor", a->group.anchors, "group: person k's anchor (0-based), one per person after the first pair");
+  c->add_option("--pair-text", a->pair_texts, "group: the interaction of person 3, 4, ... with its anchor (the last repeats; "
+                "default: --text)");
+  c->add_option("--tries", a->group.tries, "group: samples per person, the least overlapping placement kept")->check(CLI::Range(1, 64));
+  c->add_option("--max-penetration", a->group.max_penetration, "group: overlap ratio a placement may have");
   a->sampling.add(c);
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
   c->add_option("--threads", a->threads, "CPU threads; 0 = all cores");
@@ -80,6 +92,31 @@ Registrar reg(70, [](CLI::App& app) {
     if (task == "reaction") {
       VIMO_CHECK(a->motion_a.empty() != a->motion_b.empty(), "--task reaction needs exactly one of --motion-a / --motion-b");
       task = a->motion_a.empty() ? "b2a" : "a2b";
+    }
+    if (task == "group") {
+      VIMO_CHECK(a->group.persons >= 2, "--persons must be at least 2 for --task group (one person: --task t2m_single), got " +
+                                            std::to_string(a->group.persons));
+      VIMO_CHECK(a->group.persons <= a->group.max_persons,
+                 "--persons " + std::to_string(a->group.persons) + " is more than the configured maximum (--max-persons " +
+                     std::to_string(a->group.max_persons) + ")");
+      VIMO_CHECK(!a->text.empty(), "--task group needs --text \"...\" (the first pair's interaction)");
+      VIMO_CHECK(!a->out.empty(), "--task group writes a motion: give --out group.npy");
+      auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
+      auto g = a->sampling.resolve(vim::run_generate_section(a->run));
+      a->group.texts = {a->text};
+      for (const auto& t : a->pair_texts) a->group.texts.push_back(t);
+      for (int i = 0; i < a->num; ++i) {
+        g.seed = static_cast<uint64_t>(a->sampling.seed.value_or(vim::run_generate_section(a->run).seed)) + static_cast<uint64_t>(i);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = vim::generate_group(model, a->group, g);
+        log::info("composed ", a->group.persons, " persons in ", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                  " s (first pair overlap ", res.pair_penetration, ")");
+        for (const auto& p : res.placements)
+          std::cout << "person " << p.person + 1 << ": reacts to person " << p.anchor + 1 << ", sample " << p.sample << ", turned "
+                    << p.angle_deg << " deg, overlap " << p.penetration << (p.accepted ? "" : " (none clear)") << "\n";
+        write_motion(res.features, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text);
+      }
+      return;
     }
     const bool conversational = task == "editing" || task == "reasoning" || task == "story";
     const vim::Task t = conversational ? vim::Task::kT2M : vim::parse_task(task, "--task (or editing, reasoning, story)");

@@ -140,32 +140,43 @@ std::string mirror_caption(const std::string& text) {
   return replace_words(text, table);
 }
 
-torch::Tensor canonicalize(const torch::Tensor& x) {
-  VIMO_CHECK(x.dim() == 3 && x.size(0) >= 1 && x.size(2) == kFeatureDim,
-             ::vimo::log::cat("canonicalize: expected a clip [T, P, 262], got ", x.sizes()));
-  auto y = x.to(torch::kFloat32).clone();
-  // Facing of the first person in frame 0, as the motion module's canonical frame defines it:
-  // forward = up x across, across = r_hip - l_hip.
-  auto p0 = y[0][0].narrow(0, kPosBegin, 3 * kNumJoints).reshape({kNumJoints, 3}).to(torch::kDouble);
+PlanarTransform canonical_transform(const torch::Tensor& x, int64_t person, int64_t frame) {
+  VIMO_CHECK(x.dim() == 3 && x.size(0) > frame && frame >= 0 && x.size(1) > person && person >= 0 &&
+                 x.size(2) == kFeatureDim,
+             ::vimo::log::cat("canonical_transform: expected a clip [T, P, 262] with person ", person, " and frame ",
+                              frame, ", got ", x.sizes()));
+  // Facing as the motion module's canonical frame defines it: forward = up x across, across = r_hip - l_hip.
+  auto p0 = x[frame][person].narrow(0, kPosBegin, 3 * kNumJoints).reshape({kNumJoints, 3}).to(torch::kDouble);
   auto across = p0[kRHip] - p0[kLHip];
   double fx = across[2].item<double>(), fz = -across[0].item<double>();  // (0,1,0) x (ax, ay, az)
   const double n = std::sqrt(fx * fx + fz * fz);
-  VIMO_CHECK(n > 1e-8, "canonicalize: the first person's hips give no facing direction in frame 0");
-  fx /= n;
-  fz /= n;
-  const double ox = p0[0][0].item<double>(), oz = p0[0][2].item<double>();
-  // Rotation about Y taking (fx, fz) to (0, 1): x' = fz x - fx z, z' = fx x + fz z.
-  auto rotate = [&](torch::Tensor v, bool translate) {  // v: [T, P, 22, 3] view
+  VIMO_CHECK(n > 1e-8, "canonicalize: person " + std::to_string(person + 1) + "'s hips give no facing direction in frame " +
+                           std::to_string(frame));
+  // The rotation about Y taking (fx, fz) to (0, 1): x' = fz x - fx z, z' = fx x + fz z.
+  return {fz / n, fx / n, p0[0][0].item<double>(), p0[0][2].item<double>(), 0, 0};
+}
+
+torch::Tensor apply_transform(const torch::Tensor& x, const PlanarTransform& t) {
+  VIMO_CHECK(x.dim() == 3 && x.size(2) == kFeatureDim,
+             ::vimo::log::cat("apply_transform: expected a clip [T, P, 262], got ", x.sizes()));
+  auto y = x.to(torch::kFloat32).clone();
+  auto move = [&](torch::Tensor v, bool translate) {  // v: [T, P, 22, 3] view
     auto px = v.select(-1, 0), pz = v.select(-1, 2);
-    auto x0 = translate ? px - ox : px.clone();
-    auto z0 = translate ? pz - oz : pz.clone();
-    px.copy_(fz * x0 - fx * z0);
-    pz.copy_(fx * x0 + fz * z0);
+    auto x0 = translate ? px - t.ox : px.clone();
+    auto z0 = translate ? pz - t.oz : pz.clone();
+    px.copy_(t.c * x0 - t.s * z0 + (translate ? t.tx : 0.0));
+    pz.copy_(t.s * x0 + t.c * z0 + (translate ? t.tz : 0.0));
   };
   const int64_t T = y.size(0), P = y.size(1);
-  rotate(y.narrow(2, kPosBegin, 3 * kNumJoints).view({T, P, kNumJoints, 3}), true);
-  rotate(y.narrow(2, kVelBegin, 3 * kNumJoints).view({T, P, kNumJoints, 3}), false);
+  move(y.narrow(2, kPosBegin, 3 * kNumJoints).view({T, P, kNumJoints, 3}), true);
+  move(y.narrow(2, kVelBegin, 3 * kNumJoints).view({T, P, kNumJoints, 3}), false);
   return y.to(x.scalar_type());
+}
+
+torch::Tensor canonicalize(const torch::Tensor& x) {
+  VIMO_CHECK(x.dim() == 3 && x.size(0) >= 1 && x.size(2) == kFeatureDim,
+             ::vimo::log::cat("canonicalize: expected a clip [T, P, 262], got ", x.sizes()));
+  return apply_transform(x, canonical_transform(x, 0, 0));
 }
 
 torch::Tensor swap_persons(const torch::Tensor& x) {

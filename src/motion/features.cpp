@@ -59,13 +59,13 @@ torch::Tensor prepare(const torch::Tensor& j, const FeatureOptions& o, size_t p)
 }  // namespace
 
 torch::Tensor canonicalize(const std::vector<torch::Tensor>& joints, const FeatureOptions& o, CanonicalFrame* frame) {
-  VIMO_CHECK(!joints.empty() && joints.size() <= 2, o.name + ": expected 1 or 2 persons, got " + std::to_string(joints.size()));
+  VIMO_CHECK(!joints.empty() && joints.size() <= 8, o.name + ": expected 1 to 8 persons, got " + std::to_string(joints.size()));
   std::vector<torch::Tensor> xs;
   for (size_t p = 0; p < joints.size(); ++p) xs.push_back(prepare(joints[p], o, p));
-  if (xs.size() == 2)
-    VIMO_CHECK(xs[0].size(0) == xs[1].size(0),
+  for (size_t p = 1; p < xs.size(); ++p)
+    VIMO_CHECK(xs[0].size(0) == xs[p].size(0),
                o.name + ": persons have different lengths (" + std::to_string(joints[0].size(0)) + " and " +
-                   std::to_string(joints[1].size(0)) + " frames); trim both to the same frames");
+                   std::to_string(joints[p].size(0)) + " frames); trim all to the same frames");
   VIMO_CHECK(xs[0].size(0) >= 2, o.name + ": needs at least 2 frames, got " + std::to_string(xs[0].size(0)));
   CanonicalFrame f;
   auto a0 = xs[0][0];  // [22, 3]

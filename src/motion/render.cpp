@@ -16,8 +16,13 @@
 namespace vimo::motion {
 namespace {
 
-// Palette slots. Person p uses kPersonBase + 3 (p % 2) + {0: right side, 1: left side, 2: midline}.
+// Palette slots. Person p uses person_slot(p) + {0: right side, 1: left side, 2: midline}: A and B at 5
+// and 8 (as ever), C, D, E of a group at 16, 19, 22; a sixth person takes A's colours again.
 enum : uint8_t { kBg = 0, kGrid = 1, kGridAxis = 2, kShadow = 3, kText = 4, kPersonBase = 5, kOutline = 11 };
+uint8_t person_slot(int64_t p) {
+  static const uint8_t slots[] = {5, 8, 16, 19, 22};
+  return slots[p % 5];
+}
 
 struct V3 {
   double x, y, z;
@@ -112,7 +117,11 @@ const std::vector<Rgb>& render_palette() {
       {250, 250, 247}, {212, 212, 205}, {170, 170, 162}, {203, 203, 197}, {25, 25, 25},
       {22, 72, 165},   {110, 170, 240}, {45, 115, 205},   // person A: right, left, midline
       {185, 60, 10},   {248, 165, 85},  {225, 110, 30},   // person B
-      {55, 55, 55},    {120, 120, 120}, {90, 90, 90},     {238, 238, 231}, {255, 255, 255}};
+      {55, 55, 55},    {120, 120, 120}, {90, 90, 90},     {238, 238, 231}, {255, 255, 255},
+      {20, 120, 60},   {110, 205, 130}, {45, 160, 85},    // person C
+      {110, 40, 150},  {190, 140, 225}, {150, 80, 195},   // person D
+      {0, 120, 130},   {90, 200, 205},  {30, 160, 170},   // person E
+      {0, 0, 0},       {0, 0, 0},       {0, 0, 0},        {0, 0, 0},      {0, 0, 0},     {0, 0, 0}, {0, 0, 0}};
   return p;
 }
 
@@ -233,7 +242,7 @@ IndexedFrames rasterize_motion(const torch::Tensor& joints_in, const RenderOptio
     std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.depth > y.depth; });
     for (const auto& it : items) {  // far to near, so nearer limbs cover farther ones
       size_t base = static_cast<size_t>(it.p) * kNumJoints;
-      auto col = static_cast<uint8_t>(kPersonBase + 3 * (it.p % 2));
+      auto col = person_slot(it.p);
       if (it.k < 0) {
         size_t hd = base + kHead;
         if (!ok[hd]) continue;
@@ -245,12 +254,12 @@ IndexedFrames rasterize_motion(const torch::Tensor& joints_in, const RenderOptio
       size_t a = base + it.k, b = base + kParents[it.k];
       if (ok[a] && ok[b]) c.line(sx[a], sy[a], sx[b], sy[b], lw * 1.4, static_cast<uint8_t>(col + side_of(it.k)));
     }
-    for (int64_t p = 0; P > 1 && p < P; ++p) {  // "A" / "B" above the heads
+    for (int64_t p = 0; P > 1 && p < P; ++p) {  // "A", "B", "C", ... above the heads
       size_t hd = static_cast<size_t>(p) * kNumJoints + kHead;
       if (!ok[hd]) continue;
       double r = cam.scale * 0.085 / sd[hd];
       draw_text(out.frames.back(), W, H, static_cast<int>(sx[hd]) - 3 * ts, static_cast<int>(sy[hd] - r) - 10 * ts,
-                std::string(1, static_cast<char>('A' + p % 26)), static_cast<uint8_t>(kPersonBase + 3 * (p % 2)), ts);
+                std::string(1, static_cast<char>('A' + p % 26)), person_slot(p), ts);
     }
   }
   return out;

@@ -47,7 +47,8 @@ const cv = document.getElementById('view'), ctx = cv.getContext('2d');
 const slider = document.getElementById('scrub'), btn = document.getElementById('play'), lab = document.getElementById('frame');
 const T = D.frames, P = D.persons, NJ = 22, J = D.joints;
 const side = D.names.map(n => n.startsWith('r_') ? 0 : n.startsWith('l_') ? 1 : 2);
-const cols = [['#1648a5', '#6eaaf0', '#2d73cd'], ['#b93c0a', '#f8a555', '#e16e1e']];
+const cols = [['#1648a5', '#6eaaf0', '#2d73cd'], ['#b93c0a', '#f8a555', '#e16e1e'], ['#14783c', '#6ecd82', '#2da055'],
+              ['#6e2896', '#be8ce1', '#9650c3'], ['#007882', '#5ac8cd', '#1ea0aa']];
 let lo = [1e9, 1e9, 1e9], hi = [-1e9, -1e9, -1e9];
 for (let i = 0; i < J.length; i += 3) for (let k = 0; k < 3; k++) { lo[k] = Math.min(lo[k], J[i + k] / 1000); hi[k] = Math.max(hi[k], J[i + k] / 1000); }
 const floorY = Math.min(0, lo[1]), ctr = [(lo[0] + hi[0]) / 2, (Math.max(hi[1], 1) + floorY) / 2, (lo[2] + hi[2]) / 2];
@@ -87,13 +88,13 @@ function draw() {
   for (let p = 0; p < P; p++) { const h = P3(frame, p, 15); items.push([proj(c, h)[2], p, -1, h]); }
   items.sort((x, y) => y[0] - x[0]);
   for (const it of items) {
-    const col = cols[it[1] % 2];
+    const col = cols[it[1] % cols.length];
     if (it[2] < 0) {
       const q = proj(c, it[3]); if (q[2] < 0.05) continue;
       const r = Math.min(cv.width, cv.height) * 1.1 * 0.1 / q[2];
       ctx.fillStyle = col[2]; ctx.strokeStyle = '#373737'; ctx.lineWidth = 1.5;
       ctx.beginPath(); ctx.arc(q[0], q[1], r, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
-      if (P > 1) { ctx.fillStyle = col[0]; ctx.font = 'bold 14px sans-serif'; ctx.fillText('AB'[it[1] % 2], q[0] - 5, q[1] - r - 6); }
+      if (P > 1) { ctx.fillStyle = col[0]; ctx.font = 'bold 14px sans-serif'; ctx.fillText(String.fromCharCode(65 + it[1] % 26), q[0] - 5, q[1] - r - 6); }
     } else seg(c, it[3], it[4], col[side[it[2]]], 5);
   }
   slider.value = frame; lab.textContent = 'frame ' + (frame + 1) + ' / ' + T + '  (' + (frame / D.fps).toFixed(2) + ' s)';

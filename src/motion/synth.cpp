@@ -15,6 +15,34 @@ const char* const kNames[kNumSynthTypes] = {"handshake", "hug",           "high_
 
 }  // namespace
 
+namespace synth {
+
+std::pair<torch::Tensor, torch::Tensor> solve_people(Person* const* people, int n, int T, const M3& rw, V3 shift) {
+  auto joints = torch::empty({T, n, kNumJoints, 3}, torch::kFloat32);
+  auto rots = torch::empty({T, n, kNumJoints, 3, 3}, torch::kFloat32);
+  float* J = joints.data_ptr<float>();
+  float* R = rots.data_ptr<float>();
+  for (int q = 0; q < n; ++q) {
+    auto& person = *people[q];
+    plan_steps(person.body, person.f, person.step_time);
+    for (int t = 0; t < T; ++t) {
+      auto out = solve_pose(person.body, person.f[t]);
+      out.local[0] = rw * out.local[0];
+      for (int j = 0; j < kNumJoints; ++j) {
+        V3 p = rw * out.joints[j] + shift;
+        float* o = J + ((static_cast<int64_t>(t) * n + q) * kNumJoints + j) * 3;
+        o[0] = static_cast<float>(p.x), o[1] = static_cast<float>(p.y), o[2] = static_cast<float>(p.z);
+        float* r = R + ((static_cast<int64_t>(t) * n + q) * kNumJoints + j) * 9;
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) r[a * 3 + b] = static_cast<float>(out.local[j].m[a][b]);
+      }
+    }
+  }
+  return {joints, rots};
+}
+
+}  // namespace synth
+
 const char* synth_type_name(SynthType t) { return kNames[static_cast<int>(t)]; }
 
 SynthClip synth_clip(uint64_t seed, int64_t index, SynthType type) {
@@ -34,28 +62,9 @@ SynthClip synth_clip(uint64_t seed, int64_t index, SynthType type) {
   VIMO_CHECK(s.T >= kMinClipFrames && s.T <= kMaxClipFrames,
              std::string("synth: script ") + synth_type_name(type) + " made " + std::to_string(s.T) + " frames");
   const double world_yaw = rng.uniform(-M_PI, M_PI);
-  const M3 rw = M3::ry(world_yaw);
   const V3 shift{rng.uniform(-1, 1), 0, rng.uniform(-1, 1)};
-  auto joints = torch::empty({s.T, 2, kNumJoints, 3}, torch::kFloat32);
-  auto rots = torch::empty({s.T, 2, kNumJoints, 3, 3}, torch::kFloat32);
-  float* J = joints.data_ptr<float>();
-  float* R = rots.data_ptr<float>();
-  for (int q = 0; q < 2; ++q) {
-    auto& person = s.p[q];
-    plan_steps(person.body, person.f, person.step_time);
-    for (int t = 0; t < s.T; ++t) {
-      auto out = solve_pose(person.body, person.f[t]);
-      out.local[0] = rw * out.local[0];
-      for (int j = 0; j < kNumJoints; ++j) {
-        V3 p = rw * out.joints[j] + shift;
-        float* o = J + ((static_cast<int64_t>(t) * 2 + q) * kNumJoints + j) * 3;
-        o[0] = static_cast<float>(p.x), o[1] = static_cast<float>(p.y), o[2] = static_cast<float>(p.z);
-        float* r = R + ((static_cast<int64_t>(t) * 2 + q) * kNumJoints + j) * 9;
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b) r[a * 3 + b] = static_cast<float>(out.local[j].m[a][b]);
-      }
-    }
-  }
+  Person* people[2] = {&s.p[0], &s.p[1]};
+  auto [joints, rots] = solve_people(people, 2, s.T, M3::ry(world_yaw), shift);
   SynthClip c;
   c.id = std::to_string(index + 1);
   c.type = type;

@@ -218,3 +218,51 @@ def test_depth_head_run_trains_exports_and_runs_the_protocols_unchanged(vimo_bin
         assert j["task"] == task and "model" in j["rows"], sorted(j["rows"])
     p = run_vimo(vimo_bin, "lm", "generate", "--model", D / "merged", "--tokens", "1 2 3", "--max-new", 2, check=False)
     assert p.returncode != 0 and "depth-head run" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_group_composition_errors_and_protocol(vimo_bin, world, tmp_path):
+    out = tmp_path / "group.npy"
+    p = run_vimo(vimo_bin, "generate", "--run", world["lm"], "--task", "group", "--persons", 3, "--text",
+                 "the first person shakes hands with the second person.", "--out", out, "--render", tmp_path / "g.html",
+                 "--max-steps", 6, "--tries", 2, "--threads", 1)
+    x = np.load(out)
+    assert x.ndim == 3 and x.shape[1] == 3 and x.shape[2] == 262 and np.isfinite(x).all(), x.shape
+    assert "person 3: reacts to person 1" in p.stdout, p.stdout
+    assert '"persons":3' in (tmp_path / "g.html").read_text()
+    # chain layout with its own pair text; four persons
+    p = run_vimo(vimo_bin, "generate", "--run", world["lm"], "--task", "group", "--persons", 4, "--layout", "chain",
+                 "--text", "two people dance.", "--pair-text", "they hold hands.", "--out", tmp_path / "g4.npy",
+                 "--max-steps", 6, "--tries", 1, "--threads", 1)
+    assert np.load(tmp_path / "g4.npy").shape[1] == 4
+    assert "person 4: reacts to person 3" in p.stdout, p.stdout
+    # bad input: named errors, nothing written
+    bad = tmp_path / "bad.npy"
+    for args, msg in ((["--persons", 1], "at least 2"), (["--persons", 9], "configured maximum"),
+                      (["--persons", 4, "--max-persons", 3], "configured maximum"),
+                      (["--persons", 3, "--anchor", 5], "anchor must be an earlier person")):
+        p = run_vimo(vimo_bin, "generate", "--run", world["lm"], "--task", "group", "--text", "hi.", "--out", bad,
+                     "--max-steps", 4, "--threads", 1, *args, check=False)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+        assert not bad.exists()
+    p = run_vimo(vimo_bin, "generate", "--run", world["lm_m2t"], "--task", "group", "--persons", 3, "--text", "hi.",
+                 "--out", bad, check=False)
+    assert p.returncode != 0 and "not trained on task t2m" in p.stderr, p.stderr
+
+    # The protocol over synthetic group scenes, and its cache.
+    args = ["eval", "group", "--run", world["lm"], "--evaluator", world["ev"], "--scenes", 4, "--replications", REPS,
+            "--batch-size", 4, "--tries", 2, "--threads", 1]
+    run_vimo(vimo_bin, *args)
+    j = json.loads((world["lm"] / "eval" / "group3_synthetic.json").read_text())
+    assert j["task"] == "group" and j["persons"] == 3 and j["pairs"] == 8 and set(j["rows"]) == {"gt", "model"}
+    summary_ok(j["rows"]["gt"], ["r_precision_top3", "fid", "penetration", "foot_skating", "contact_found"])
+    summary_ok(j["rows"]["model"], ["r_precision_top3", "fid", "penetration", "foot_skating", "contact_found"])
+    assert j["rows"]["gt"]["contact_found"]["mean"] == 1.0, "every scripted contact happens in the ground truth"
+    assert j["rows"]["gt"]["foot_skating"]["mean"] < 0.1
+    assert {"penetration", "foot_skating"} <= set(j["model_over_gt"])
+    assert (world["lm"] / "eval" / "group3_synthetic.md").read_text().startswith("|")
+    p = run_vimo(vimo_bin, *args)
+    assert "4 of 4 samples reused" in p.stdout + p.stderr
+    assert json.loads((world["lm"] / "eval" / "group3_synthetic.json").read_text())["rows"] == j["rows"]
+    p = run_vimo(vimo_bin, "eval", "group", "--run", world["lm"], "--evaluator", world["ev"], "--persons", 9,
+                 "--out", tmp_path / "g9.json", check=False)
+    assert p.returncode != 0 and "--persons must be 3..8" in p.stderr and not (tmp_path / "g9.json").exists()

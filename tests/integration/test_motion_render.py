@@ -73,3 +73,37 @@ def test_bad_input(vimo_bin, tmp_path):
     np.save(bad, np.zeros((10, 2, 21, 3), np.float32))
     p = run_vimo(vimo_bin, "motion", "render", bad, "--out", tmp_path / "y.gif", check=False)
     assert p.returncode != 0 and "22, 3" in (p.stdout + p.stderr)
+
+
+def test_group_scenes_render_every_person(vimo_bin, tmp_path):
+    """`vimo data synth-group` writes [T, 3, 262] scenes; the GIF draws person C in its own green and the HTML
+    viewer, opened in headless Chromium when it is installed, draws all three bodies."""
+    run_vimo(vimo_bin, "data", "synth-group", "--out", tmp_path / "g", "--count", 2, "--persons", 3)
+    import json
+    meta = json.loads((tmp_path / "g" / "group3_2.json").read_text())
+    assert meta["persons"] == 3 and meta["type"] == "circle_dance" and len(meta["pairs"]) == 2
+    x = np.load(tmp_path / "g" / "group3_2.npy")
+    assert x.shape[1:] == (3, 262) and x.shape[0] == meta["frames"]
+    gif = tmp_path / "g.gif"
+    run_vimo(vimo_bin, "motion", "render", tmp_path / "g" / "group3_2.npy", "--out", gif, "--width", 320, "--height", 240)
+    im = PIL.open(gif)
+    im.seek(im.n_frames // 2)
+    colours = {tuple(c) for c in np.asarray(im.convert("RGB")).reshape(-1, 3)}
+    for name, rgbs in (("A", ((22, 72, 165), (45, 115, 205))), ("B", ((185, 60, 10), (225, 110, 30))),
+                       ("C", ((20, 120, 60), (45, 160, 85)))):
+        assert any(c in colours for c in rgbs), f"person {name} not drawn"
+    html = tmp_path / "g.html"
+    run_vimo(vimo_bin, "motion", "render", tmp_path / "g" / "group3_2.npy", "--out", html)
+    assert '"persons":3' in html.read_text()
+    chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not chrome:
+        pytest.skip("Chromium is not installed (the GIF check above ran)")
+    png = tmp_path / "g.png"
+    subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=3000",
+                    f"--screenshot={png}", "--window-size=900,760", f"file://{html}"], capture_output=True, timeout=120)
+    assert png.exists(), "Chromium wrote no screenshot"
+    img = np.asarray(PIL.open(png).convert("RGB")).astype(int)
+    def pixels(rgb, tol=40):
+        return int((np.abs(img - np.array(rgb)).max(axis=2) <= tol).sum())
+    for name, rgb in (("A", (0x2D, 0x73, 0xCD)), ("B", (0xE1, 0x6E, 0x1E)), ("C", (0x2D, 0xA0, 0x55))):
+        assert pixels(rgb) > 30, f"the viewer drew no body of person {name}"

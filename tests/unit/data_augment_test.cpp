@@ -120,6 +120,37 @@ TEST(DataAugment, SwapPersonsRecanonicalizes) {
   EXPECT_THROW(swap_persons(torch::zeros({4, 1, 262})), Error);
 }
 
+TEST(DataAugment, PlanarTransformTurnsAboutAPointAndInverts) {
+  torch::manual_seed(12);
+  const int64_t T = 3;
+  std::vector<torch::Tensor> frames;
+  for (int64_t t = 0; t <= T; ++t)
+    frames.push_back(torch::stack({posed_joints(0, 0, 0), posed_joints(M_PI, 0.3, 1.5 + 0.01 * t), posed_joints(M_PI / 2, -1, 1)}));
+  auto J = torch::stack(frames);  // [T+1, 3, 22, 3]
+  auto R = random_rotations(T * 3 * 21).view({T, 3, 21, 3, 3});
+  auto C = torch::randint(0, 2, {T, 3, 4}, torch::kDouble);
+  auto x = features(J, R, C);
+  // A quarter turn about (x, z) = (1, 2), written out: x' = -(z - 2) + 1, z' = (x - 1) + 2.
+  auto y = apply_transform(x, PlanarTransform::rotation_about(M_PI / 2, 1, 2));
+  auto Jw = J.clone();
+  Jw.select(-1, 0).copy_(-(J.select(-1, 2) - 2) + 1);
+  Jw.select(-1, 2).copy_(J.select(-1, 0) - 1 + 2);
+  auto want = features(Jw, R, C);
+  EXPECT_TRUE(torch::allclose(y, want, 1e-5, 1e-5)) << (y - want).abs().max();
+  auto back = apply_transform(y, PlanarTransform::rotation_about(M_PI / 2, 1, 2).inverse());
+  EXPECT_TRUE(torch::allclose(back, x, 1e-5, 1e-5)) << (back - x).abs().max();
+  // Person 2 (the third) faces +X at (-1, 1): its canonical move puts its root at the origin facing +Z,
+  // its left hip towards +X.
+  auto c = apply_transform(x, canonical_transform(x, 2, 0));
+  auto p0 = c[0][2].narrow(0, 0, 66).view({22, 3});
+  EXPECT_NEAR(p0[0][0].item<float>(), 0.f, 1e-5);
+  EXPECT_NEAR(p0[0][2].item<float>(), 0.f, 1e-5);
+  EXPECT_NEAR(p0[1][0].item<float>(), 0.1f, 1e-5);   // l_hip
+  EXPECT_NEAR(p0[2][0].item<float>(), -0.1f, 1e-5);  // r_hip
+  EXPECT_TRUE(torch::equal(canonicalize(x), apply_transform(x, canonical_transform(x, 0, 0))));
+  EXPECT_THROW(canonical_transform(x, 3, 0), Error);
+}
+
 TEST(DataAugment, SwapCaption) {
   EXPECT_EQ(swap_caption("The first person pushes the second person, and person A laughs."),
             "The second person pushes the first person, and person B laughs.");

@@ -49,7 +49,7 @@ TEST(MotionRender, GifStreamStructure) {
   EXPECT_EQ(g.substr(0, 6), "GIF89a");
   EXPECT_EQ(static_cast<unsigned char>(g[6]), 3);   // width, little-endian
   EXPECT_EQ(static_cast<unsigned char>(g[8]), 2);   // height
-  EXPECT_EQ(static_cast<unsigned char>(g[10]), 0xB3);  // global table of 16 colours, 4-bit resolution
+  EXPECT_EQ(static_cast<unsigned char>(g[10]), 0xC4);  // global table of 32 colours, 5-bit resolution
   EXPECT_EQ(g.back(), '\x3b');
   EXPECT_NE(g.find("NETSCAPE2.0"), std::string::npos);
   size_t n = 0;

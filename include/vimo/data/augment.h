@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cmath>
 #include <string>
 
 #include "vimo/motion/clip.h"
@@ -15,6 +16,20 @@ namespace vimo::data {
 torch::Tensor mirror_features(const torch::Tensor& x);
 // left <-> right, clockwise <-> counterclockwise, ... keeping capitalisation.
 std::string mirror_caption(const std::string& text);
+
+// A rigid move on the floor plane: p -> R (p - origin) + shift, R = [[c, -s], [s, c]] acting on (x, z).
+struct PlanarTransform {
+  double c = 1, s = 0, ox = 0, oz = 0, tx = 0, tz = 0;
+  PlanarTransform inverse() const { return {c, -s, tx, tz, ox, oz}; }
+  static PlanarTransform rotation_about(double angle, double x, double z) {
+    return {std::cos(angle), std::sin(angle), x, z, x, z};
+  }
+};
+// The move that puts `person`'s root at the XZ origin facing +Z in `frame` (facing = up x (r_hip - l_hip)).
+PlanarTransform canonical_transform(const torch::Tensor& x, int64_t person = 0, int64_t frame = 0);
+// Applies `t` to the positions and velocities of a [T, P, 262] clip (local rotations and contacts
+// are unchanged).
+torch::Tensor apply_transform(const torch::Tensor& x, const PlanarTransform& t);
 
 // Moves a [T, P, 262] clip rigidly (rotation about Y, XZ translation; local rotations and contacts
 // are unchanged) so the first person's frame-0 root is at the XZ origin facing +Z.

@@ -47,7 +47,7 @@ torch::Tensor canonicalize(const std::vector<torch::Tensor>& joints, const Featu
 // Foot contacts of canonical joints [T, 22, 3] -> [T-1, 4] float64 in {0, 1}.
 torch::Tensor foot_contacts(const torch::Tensor& canonical, const FeatureOptions& opts = {});
 
-// joints: P (1 or 2) tensors [T, 22, 3]; rotations: empty (found by inverse kinematics) or P tensors,
+// joints: P (1 to 8: pairs, single persons, groups) tensors [T, 22, 3]; rotations: empty (found by inverse kinematics) or P tensors,
 // each [T, 21, 6] (6D of joints 1..21) or [T, 22, 3, 3] / [T, 21, 3, 3] local matrices.
 // Returns [T'-1, P, 262] float32, T' the frame count at 30 fps.
 torch::Tensor joints_to_features(const std::vector<torch::Tensor>& joints,

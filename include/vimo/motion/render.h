@@ -24,7 +24,7 @@ struct IndexedFrames {
   std::vector<std::vector<uint8_t>> frames;
 };
 using Rgb = std::array<uint8_t, 3>;
-const std::vector<Rgb>& render_palette();  // 16 colours
+const std::vector<Rgb>& render_palette();  // 32 colours (five persons' sets)
 
 // joints: [T, P, 22, 3] (or [T, 22, 3]) Y-up metres. Draws every `stride`-th frame from a fixed 3/4
 // camera that frames the whole clip, over a ground grid, with shadows and the caption as title.

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vimo/motion/skeleton.h"
@@ -129,6 +130,10 @@ inline int meet(Scene& s, double gap, double speed) {
   return std::max(fa, fb);
 }
 
+
+// Plans the steps and solves every frame of n people, then turns the world by rw about the origin and
+// shifts it: joints [T, n, 22, 3] and local rotations [T, n, 22, 3, 3] (joint 0 world), float32.
+std::pair<torch::Tensor, torch::Tensor> solve_people(Person* const* people, int n, int T, const M3& rw, V3 shift);
 
 // The scripts, one per SynthType (synth_choreo.cpp: face-to-face; synth_choreo_paths.cpp: the rest).
 void handshake(Scene& s);
