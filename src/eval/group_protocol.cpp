@@ -202,11 +202,7 @@ nlohmann::ordered_json evaluate_group(const GroupProtocolOptions& o) {
 
   const std::string out = o.out.empty() ? (eval_dir / ("group" + std::to_string(o.persons) + "_synthetic.json")).string() : o.out;
   fs::create_directories(fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path());
-  core::write_file_atomic(out, j.dump(2) + "\n");
-  fs::path md(out);
-  md.replace_extension(".md");
-  core::write_file_atomic(md.string(), protocol_markdown(j));
-  log::info("eval group: wrote ", out, " and ", md.string());
+  write_protocol_report(out, j);
   return j;
 }
 

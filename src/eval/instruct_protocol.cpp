@@ -297,7 +297,6 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
                           "sequences allow next"}};
   const std::string out = o.out.empty() ? (fs::path(o.run) / "eval" / ("instruct_" + o.split + ".json")).string() : o.out;
   fs::create_directories(fs::path(out).parent_path());
-  core::write_file_atomic(out, j.dump(2) + "\n");
   // Every answer beside the scores (text, and the motion block it opened), to read what the model said.
   std::string lines;
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -310,10 +309,7 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   fs::path answers_file(out);
   answers_file.replace_extension(".answers.jsonl");
   core::write_file_atomic(answers_file.string(), lines);
-  fs::path md(out);
-  md.replace_extension(".md");
-  core::write_file_atomic(md.string(), protocol_markdown(j));
-  log::info("eval: wrote ", out, " and ", md.string());
+  write_protocol_report(out, j);
   return j;
 }
 

@@ -197,4 +197,12 @@ void cached_batches(const std::filesystem::path& dir, const std::string& key, in
   if (reused) log::info("eval: ", reused, " of ", n, " samples reused from '", dir.string(), "'");
 }
 
+void write_protocol_report(const std::string& json_path, const nlohmann::ordered_json& j) {
+  core::write_file_atomic(json_path, j.dump(2) + "\n");
+  std::filesystem::path md(json_path);
+  md.replace_extension(".md");
+  core::write_file_atomic(md.string(), protocol_markdown(j));
+  log::info("eval: wrote ", json_path, " and ", md.string());
+}
+
 }  // namespace vimo::eval

@@ -169,11 +169,7 @@ ojson caption_row(const CaptionScores& c) {
 
 void write_outputs(const RunProtocolOptions& o, const Setup& s, const std::string& task, ojson& j) {
   const std::string out = o.out.empty() ? (s.eval_dir / (task + "_" + o.split + ".json")).string() : o.out;
-  core::write_file_atomic(out, j.dump(2) + "\n");
-  fs::path md(out);
-  md.replace_extension(".md");
-  core::write_file_atomic(md.string(), protocol_markdown(j));
-  log::info("eval: wrote ", out, " and ", md.string());
+  write_protocol_report(out, j);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

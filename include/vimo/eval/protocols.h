@@ -71,4 +71,7 @@ void cached_batches(const std::filesystem::path& dir, const std::string& key, in
 // A markdown table of a protocol JSON: one row per entry of "rows", "mean ± ci95" per metric.
 std::string protocol_markdown(const nlohmann::ordered_json& j);
 
+// Writes `j` to `json_path` and its protocol_markdown beside it (.md), each atomically, and logs both.
+void write_protocol_report(const std::string& json_path, const nlohmann::ordered_json& j);
+
 }  // namespace vimo::eval
