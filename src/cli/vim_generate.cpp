@@ -94,19 +94,15 @@ Registrar reg(70, [](CLI::App& app) {
       task = a->motion_a.empty() ? "b2a" : "a2b";
     }
     if (task == "group") {
-      VIMO_CHECK(a->group.persons >= 2, "--persons must be at least 2 for --task group (one person: --task t2m_single), got " +
-                                            std::to_string(a->group.persons));
-      VIMO_CHECK(a->group.persons <= a->group.max_persons,
-                 "--persons " + std::to_string(a->group.persons) + " is more than the configured maximum (--max-persons " +
-                     std::to_string(a->group.max_persons) + ")");
-      VIMO_CHECK(!a->text.empty(), "--task group needs --text \"...\" (the first pair's interaction)");
+      // The group size, text and anchors are checked by vim::generate_group.
       VIMO_CHECK(!a->out.empty(), "--task group writes a motion: give --out group.npy");
       auto model = vim::VimModel::load_run(a->run, core::resolve_device(a->device));
-      auto g = a->sampling.resolve(vim::run_generate_section(a->run));
+      const auto d = vim::run_generate_section(a->run);
+      auto g = a->sampling.resolve(d);
       a->group.texts = {a->text};
       for (const auto& t : a->pair_texts) a->group.texts.push_back(t);
       for (int i = 0; i < a->num; ++i) {
-        g.seed = static_cast<uint64_t>(a->sampling.seed.value_or(vim::run_generate_section(a->run).seed)) + static_cast<uint64_t>(i);
+        g.seed = static_cast<uint64_t>(a->sampling.seed.value_or(d.seed)) + static_cast<uint64_t>(i);
         const auto t0 = std::chrono::steady_clock::now();
         auto res = vim::generate_group(model, a->group, g);
         log::info("composed ", a->group.persons, " persons in ", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
