@@ -102,6 +102,8 @@ Registrar reg(73, [](CLI::App& app) {
     c->add_option("--scenes", a->scenes, "synthetic scenes (the types alternate)")->check(CLI::Range(2, 100000));
     c->add_option("--scene-seed", a->scene_seed, "seed of the scenes (the FID reference set uses seed + 1)");
     c->add_option("--tries", a->group.tries, "samples per person, the least overlapping placement kept")->check(CLI::Range(1, 64));
+    c->add_flag("!--no-foot-cleanup", a->group.foot_cleanup, "score the scenes as decoded (default: planted feet held, "
+                "both skating figures reported)");
     c->add_option("--protocol", a->protocol, "intergen | intermask (docs/eval.md)");
     c->add_option("--batch-size", a->batch_size, "R-precision pool of pairs (0 = min(32, pairs))")->check(CLI::NonNegativeNumber);
     c->add_option("--replications", a->replications, "replications R")->check(CLI::Range(1, 1000));

@@ -83,6 +83,7 @@ Registrar reg(70, [](CLI::App& app) {
                 "default: --text)");
   c->add_option("--tries", a->group.tries, "group: samples per person, the least overlapping placement kept")->check(CLI::Range(1, 64));
   c->add_option("--max-penetration", a->group.max_penetration, "group: overlap ratio a placement may have");
+  c->add_flag("!--no-foot-cleanup", a->group.foot_cleanup, "group: keep the decoded feet as they are (default: hold planted feet)");
   a->sampling.add(c);
   c->add_option("--device", a->device, "cpu | cuda[:N] | auto");
   c->add_option("--threads", a->threads, "CPU threads; 0 = all cores");
@@ -106,7 +107,8 @@ Registrar reg(70, [](CLI::App& app) {
         const auto t0 = std::chrono::steady_clock::now();
         auto res = vim::generate_group(model, a->group, g);
         log::info("composed ", a->group.persons, " persons in ", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                  " s (first pair overlap ", res.pair_penetration, ")");
+                  " s (first pair overlap ", res.pair_penetration, "; feet held over ", res.foot_cleanup.spans,
+                  " contact spans, largest move ", res.foot_cleanup.max_shift_m, " m)");
         for (const auto& p : res.placements)
           std::cout << "person " << p.person + 1 << ": reacts to person " << p.anchor + 1 << ", sample " << p.sample << ", turned "
                     << p.angle_deg << " deg, overlap " << p.penetration << (p.accepted ? "" : " (none clear)") << "\n";

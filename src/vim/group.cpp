@@ -124,6 +124,7 @@ GroupResult generate_group(VimModel& m, const GroupOptions& o, const GenerateSet
     out.placements.push_back(best);
   }
   out.features = data::canonicalize(torch::cat(feats, 1));
+  if (o.foot_cleanup) out.features = motion::clean_foot_contacts(out.features, {}, &out.foot_cleanup);
   return out;
 }
 

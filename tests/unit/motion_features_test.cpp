@@ -5,7 +5,10 @@
 #include <cmath>
 
 #include "vimo/core/error.h"
+#include "vimo/eval/motion_metrics.h"
 #include "vimo/motion/features.h"
+#include "vimo/motion/foot_cleanup.h"
+#include "vimo/motion/synth.h"
 #include "vimo/motion/kinematics.h"
 #include "vimo/motion/rotation.h"
 #include "vimo/motion/skeleton.h"
@@ -246,4 +249,56 @@ TEST(MotionFeatures, ResampleAndGivenRotations) {
   auto rot = axis_angle_to_matrix(torch::randn({61, kNumJoints, 3}, torch::kFloat64) * 0.3);
   auto g = joints_to_features({a}, {rot});
   EXPECT_LT(maxdiff(features_to_rotations(g.select(1, 0)), rot.narrow(0, 0, 60).narrow(1, 1, 21)), 1e-6);
+}
+
+// A synthetic pair whose person A slides over the floor for 20 frames (0.75 m/s, every joint): the
+// cleanup holds the planted feet, keeps the leg's bone lengths and touches nothing but knees, ankles
+// and toes (positions and their velocities).
+TEST(MotionFootCleanup, HoldsPlantedFeetAndKeepsBoneLengths) {
+  const auto clip = synth_clip(3, 0);
+  auto f = joints_to_features({clip.joints.select(1, 0), clip.joints.select(1, 1)}).to(torch::kFloat64);  // [T, 2, 262]
+  const int64_t T = f.size(0);
+  ASSERT_GT(T, 60);
+  auto slid = f.clone();
+  for (int64_t t = 20; t < T; ++t) {
+    auto pos = slid[t][0].narrow(0, kPosChannels, 66).view({22, 3});
+    pos.select(1, 0).add_(0.025 * static_cast<double>(std::min<int64_t>(t, 40) - 20));
+  }
+  auto skating = [](const torch::Tensor& x) { return vimo::eval::foot_skating_ratio(features_to_joints(x.select(1, 0))); };
+  const double gt = skating(f), before = skating(slid);
+  ASSERT_GT(before, gt + 0.05) << "the slide must make person A skate";
+  FootCleanupStats st;
+  auto out = clean_foot_contacts(slid, {}, &st);
+  const double after = skating(out);
+  EXPECT_GT(st.spans, 0);
+  EXPECT_LT(st.unreachable, 2 * T);  // the 0.5 m slide puts some held feet out of reach: moved to the limit
+  EXPECT_LE(after, gt + 0.01) << "before " << before << ", ground truth " << gt;
+  // Bone lengths of both legs per frame, the hip fixed.
+  auto j0 = features_to_joints(slid), j1 = features_to_joints(out);  // [T, 2, 22, 3]
+  for (auto [a, b] : {std::pair{kLeftHip, kLeftKnee}, {kLeftKnee, kLeftAnkle}, {kLeftAnkle, kLeftFoot},
+                      {kRightHip, kRightKnee}, {kRightKnee, kRightAnkle}, {kRightAnkle, kRightFoot}}) {
+    auto l0 = (j0.select(2, a) - j0.select(2, b)).norm(2, -1), l1 = (j1.select(2, a) - j1.select(2, b)).norm(2, -1);
+    EXPECT_LT((l0 - l1).abs().max().item<double>(), 1e-9) << "bone " << a << "-" << b;
+  }
+  // Everything but the six leg joints' positions and velocities is as given.
+  auto same = torch::ones({kFeatureDim}, torch::kBool);
+  for (int j : {kLeftKnee, kLeftAnkle, kLeftFoot, kRightKnee, kRightAnkle, kRightFoot})
+    for (int c = 0; c < 3; ++c) same[kPosChannels + 3 * j + c] = false, same[kVelChannels + 3 * j + c] = false;
+  auto keep = same.nonzero().squeeze(1);
+  EXPECT_TRUE(torch::equal(out.index_select(2, keep), slid.index_select(2, keep)));
+  // The velocities of moved joints are "next frame minus this frame" again.
+  for (int j : {kLeftKnee, kLeftAnkle, kLeftFoot, kRightKnee, kRightAnkle, kRightFoot}) {
+    auto p1 = j1.select(2, j), p0 = j0.select(2, j);                            // [T, 2, 3]
+    auto moved = (p1 - p0).abs().amax(-1) > 0;                                   // [T, 2]
+    auto either = moved.narrow(0, 0, T - 1) | moved.narrow(0, 1, T - 1);       // [T-1, 2]
+    auto v = out.narrow(2, kVelChannels + 3 * j, 3).narrow(0, 0, T - 1);
+    auto resid = (p1.narrow(0, 1, T - 1) - p1.narrow(0, 0, T - 1) - v).abs().amax(-1);
+    EXPECT_LT(resid.masked_select(either).max().item<double>(), 1e-9) << "joint " << j;
+  }
+  // [T, 262] works as one person; bad input is named.
+  EXPECT_TRUE(torch::allclose(clean_foot_contacts(slid.select(1, 0)), out.select(1, 0)));
+  auto nan = slid.clone();
+  nan[5][1][3] = std::nan("");
+  EXPECT_THROW(clean_foot_contacts(nan), vimo::Error);
+  EXPECT_THROW(clean_foot_contacts(torch::zeros({4, 2, 261})), vimo::Error);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "vimo/motion/foot_cleanup.h"
 #include "vimo/motion/synth_group.h"
 #include "vimo/vim/model.h"
 
@@ -24,6 +25,7 @@ struct GroupOptions {
   int tries = 4;                   // samples drawn (one batch) for the first pair and for each further person
   std::vector<double> angles_deg = {0, 60, -60, 120, -120, 180};  // turns about the anchor's root tried in order
   double max_penetration = 0.05;   // a placement is taken when its overlap ratio with everyone is at most this
+  bool foot_cleanup = true;        // hold the feet the decoded contacts mark planted (motion/foot_cleanup.h)
 };
 
 struct GroupPlacement {
@@ -36,6 +38,7 @@ struct GroupResult {
   torch::Tensor features;                  // [T, N, 262], canonical to person 0
   double pair_penetration = 0;             // overlap ratio of the first pair kept
   std::vector<GroupPlacement> placements;  // persons 2..N-1
+  motion::FootCleanupStats foot_cleanup;   // zeros when GroupOptions::foot_cleanup is off
 };
 
 // Named errors: fewer than 2 or more than max_persons people, no text, a run without t2m or a2b, an
