@@ -10,18 +10,14 @@
 #include "vimo/core/error.h"
 #include "vimo/motion/features.h"
 #include "vimo/motion/skeleton.h"
+#include "vimo/motion/synth_body.h"
 
 namespace vimo::motion {
 namespace {
 
-struct V3 {
-  double x = 0, y = 0, z = 0;
-};
-V3 operator+(V3 a, V3 b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
-V3 operator-(V3 a, V3 b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
-V3 operator*(double s, V3 a) { return {s * a.x, s * a.y, s * a.z}; }
-double dot(V3 a, V3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
-double len(V3 a) { return std::sqrt(dot(a, a)); }
+using synth::dot;
+using synth::norm;
+using synth::V3;
 
 struct Leg {
   int hip, knee, ankle, toe, ankle_channel, toe_channel;
@@ -100,28 +96,28 @@ torch::Tensor clean_foot_contacts(const torch::Tensor& features, const FootClean
         if (!moved(t)) continue;
         const auto& mv = move[static_cast<size_t>(t)];
         const V3 H = pos(t, p, leg.hip), K = pos(t, p, leg.knee), A = pos(t, p, leg.ankle), F = pos(t, p, leg.toe);
-        const double l1 = len(K - H), l2 = len(A - K);
+        const double l1 = norm(K - H), l2 = norm(A - K);
         V3 target = A + V3{mv[0], 0, mv[1]};
         V3 D = target - H;
-        double d = len(D);
+        double d = norm(D);
         const double reach = (l1 + l2) * (1 - 1e-6), fold = std::abs(l1 - l2) * (1 + 1e-6) + 1e-9;
         if (d > reach || d < fold) {
           ++st.unreachable;
           const double want = d > reach ? reach : fold;
-          D = d > 1e-12 ? (want / d) * D : V3{0, -want, 0};
+          D = d > 1e-12 ? D * (want / d) : V3{0, -want, 0};
           d = want;
           target = H + D;
         }
-        const V3 u = (1.0 / d) * D;
+        const V3 u = D * (1.0 / d);
         // The bend plane: the knee's own side of the hip-ankle line, else the way the foot points.
-        V3 side = (K - H) - dot(K - H, u) * u;
-        if (len(side) < 1e-9) side = (F - A) - dot(F - A, u) * u;
-        if (len(side) < 1e-9) side = V3{0, 0, 1} - u.z * u;
-        const V3 n = (1.0 / len(side)) * side;
+        V3 side = (K - H) - u * dot(K - H, u);
+        if (norm(side) < 1e-9) side = (F - A) - u * dot(F - A, u);
+        if (norm(side) < 1e-9) side = V3{0, 0, 1} - u * u.z;
+        const V3 n = side * (1.0 / norm(side));
         const double x = (l1 * l1 - l2 * l2 + d * d) / (2 * d), r = std::sqrt(std::max(0.0, l1 * l1 - x * x));
         const V3 shift = target - A;
         st.max_shift_m = std::max(st.max_shift_m, std::hypot(shift.x, shift.z));
-        set(t, p, leg.knee, H + x * u + r * n);
+        set(t, p, leg.knee, H + u * x + n * r);
         set(t, p, leg.ankle, target);
         set(t, p, leg.toe, F + shift);
       }
