@@ -1,5 +1,6 @@
-// `vimo motion convert` (a dataset -> a clips folder of <id>.npy [T, P, 262] + <id>.txt captions) and
-// `vimo motion import` (one or two BVH files -> a clip).
+// `vimo motion convert` (a dataset -> a clips folder of <id>.npy [T, P, 262] + <id>.txt captions),
+// `vimo motion import` (1 to 8 BVH files, one per person -> a clip) and `vimo motion export` (a clip ->
+// one BVH file per person).
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -9,7 +10,9 @@
 #include "vimo/core/fs.h"
 #include "vimo/motion/bvh.h"
 #include "vimo/motion/clips.h"
+#include "vimo/motion/features_npy.h"
 #include "vimo/motion/io.h"
+#include "vimo/motion/synth_group.h"
 
 namespace vimo::cli {
 namespace {
@@ -47,15 +50,16 @@ struct Import {
   std::string a, b, out, up = "y";
   double scale = 0;
   int skip = 0;
-  std::vector<std::string> maps, captions;
+  std::vector<std::string> persons, maps, captions;
 };
 
 Registrar reg_import(31, [](CLI::App& app) {
   auto* g = group(app, "motion", "motion data: features, readers, import and renders");
   auto o = std::make_shared<Import>();
-  auto* c = g->add_subcommand("import", "BVH (person A, optional person B) -> clip [T-1, P, 262] at 30 fps");
-  c->add_option("--a", o->a, "person A .bvh")->required();
-  c->add_option("--b", o->b, "person B .bvh (same time span as A)");
+  auto* c = g->add_subcommand("import", "BVH files, one per person (1 to 8, or --a/--b) -> clip [T-1, P, 262] at 30 fps");
+  c->add_option("bvh,--person", o->persons, "the persons' .bvh files in order A, B, C, ... (repeatable; same time span)");
+  c->add_option("--a", o->a, "person A .bvh (instead of the list)");
+  c->add_option("--b", o->b, "person B .bvh (with --a; same time span as A)");
   c->add_option("--out", o->out, "output clip .npy (captions go to the same name with .txt)")->required();
   c->add_option("--scale", o->scale, "metres per file unit (default: detect; CMU cgspeed 0.056444)");
   c->add_option("--skip-frames", o->skip, "leading frames to drop (CMU cgspeed files start with a T-pose)");
@@ -73,8 +77,12 @@ Registrar reg_import(31, [](CLI::App& app) {
                  "--map '" + m + "': expected SMPL_JOINT=BVH_JOINT, e.g. l_wrist=LeftHand");
       io.mapping[m.substr(0, eq)] = m.substr(eq + 1);
     }
-    std::vector<std::string> files = {o->a};
+    VIMO_CHECK(o->a.empty() || o->persons.empty(), "give the persons either as --a/--b or as a list of .bvh files, not both");
+    VIMO_CHECK(o->b.empty() || !o->a.empty(), "--b needs --a (person A)");
+    auto files = o->persons;
+    if (!o->a.empty()) files = {o->a};
     if (!o->b.empty()) files.push_back(o->b);
+    VIMO_CHECK(!files.empty(), "give the persons' BVH files: vimo motion import A.bvh [B.bvh ...] --out clip.npy");
     auto clip = motion::import_bvh(files, io);
     namespace fs = std::filesystem;
     fs::path out(o->out);
@@ -83,6 +91,23 @@ Registrar reg_import(31, [](CLI::App& app) {
     clip.captions = o->captions;
     motion::write_clip(out.parent_path().empty() ? "." : out.parent_path().string(), clip);
     std::cout << "wrote " << o->out << " [" << clip.motion.size(0) << ", " << clip.motion.size(1) << ", 262]\n";
+  });
+});
+
+struct Export {
+  std::string in, out;
+};
+
+Registrar reg_export(31, [](CLI::App& app) {
+  auto* g = group(app, "motion", "motion data: features, readers, import and renders");
+  auto o = std::make_shared<Export>();
+  auto* c = g->add_subcommand("export", "features .npy [T, P, 262] -> one BVH file per person (<prefix>_A.bvh, _B, ...)");
+  c->add_option("in", o->in, "features .npy [T, P, 262] (P 1..8) or [T, 262]")->required();
+  c->add_option("--out", o->out, "file prefix (out/take -> out/take_A.bvh) or folder (out/ -> out/<in stem>_A.bvh)")->required();
+  c->callback([o] {
+    auto f = motion::load_features_npy(o->in, 0, motion::kMaxGroupPersons);
+    auto prefix = motion::bvh_prefix(o->out, std::filesystem::path(o->in).stem().string());
+    for (const auto& p : motion::export_features_bvh(prefix, f)) std::cout << "wrote " << p << "\n";
   });
 });
 

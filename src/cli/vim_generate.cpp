@@ -13,6 +13,7 @@
 #include "vimo/core/run.h"
 #include "vimo/core/schemas.h"
 #include "vimo/core/tensor_io.h"
+#include "vimo/motion/bvh.h"
 #include "vimo/motion/features.h"
 #include "vimo/motion/features_npy.h"
 #include "vimo/motion/render.h"
@@ -25,16 +26,21 @@ namespace vimo::cli {
 namespace {
 
 struct GenArgs {
-  std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, device = "cpu";
+  std::string run, task = "t2m", text, motion, motion_a, motion_b, out, render, bvh, device = "cpu";
   int num = 1, threads = 0, tmpl = 0;
   vim::GroupOptions group;
   std::vector<std::string> pair_texts;
   SamplingFlags sampling;
 };
 
-void write_motion(const torch::Tensor& m, const std::string& out, const std::string& render, const std::string& title) {
+// `bvh`: the prefix of one BVH file per person (bvh_for); empty: none.
+void write_motion(const torch::Tensor& m, const std::string& out, const std::string& render, const std::string& title,
+                  const std::string& bvh) {
   core::save_npy(out, m);
   std::cout << "wrote " << out << " " << c10::str(m.sizes()) << "\n";
+  if (!bvh.empty())
+    for (const auto& p : motion::export_features_bvh(bvh, m))
+      std::cout << "wrote " << p << "\n";
   if (render.empty()) return;
   motion::RenderOptions ro;
   ro.caption = title;
@@ -46,6 +52,13 @@ std::string numbered(const std::string& path, int i, int n) {
   if (n == 1 || path.empty()) return path;
   const fs::path p(path);
   return (p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string())).string();
+}
+
+// --bvh of sample i: a prefix is numbered like --out; a folder takes the (numbered) --out file's stem.
+std::string bvh_for(const GenArgs& a, int i) {
+  if (a.bvh.empty()) return a.bvh;
+  const bool folder = a.bvh.back() == '/' || fs::is_directory(a.bvh);
+  return motion::bvh_prefix(folder ? a.bvh : numbered(a.bvh, i, a.num), fs::path(numbered(a.out, i, a.num)).stem().string());
 }
 
 // `vimo config check configs/templates/*.yaml` checks instruction templates.
@@ -73,6 +86,8 @@ Registrar reg(70, [](CLI::App& app) {
   c->add_option("--motion-b", a->motion_b, "reaction: person B's features .npy [T, 262]; A is generated");
   c->add_option("--out", a->out, "output features .npy (motion tasks); with --num N, _0.._N-1 are appended");
   c->add_option("--render", a->render, "also render the motion (.gif, .mp4 or .html)");
+  c->add_option("--bvh", a->bvh, "also write one BVH file per person: PREFIX_A.bvh, PREFIX_B.bvh, ... (with --num N, "
+                "PREFIX_i_A.bvh; a folder: <--out stem>_A.bvh)");
   c->add_option("--num", a->num, "samples generated as one batch")->check(CLI::Range(1, 256));
   c->add_option("--template", a->tmpl, "index of the instruction phrasing");
   c->add_option("--persons", a->group.persons, "group: people in the scene (2..--max-persons)");
@@ -112,7 +127,8 @@ Registrar reg(70, [](CLI::App& app) {
         for (const auto& p : res.placements)
           std::cout << "person " << p.person + 1 << ": reacts to person " << p.anchor + 1 << ", sample " << p.sample << ", turned "
                     << p.angle_deg << " deg, overlap " << p.penetration << (p.accepted ? "" : " (none clear)") << "\n";
-        write_motion(res.features, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text);
+        write_motion(res.features, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text,
+                     bvh_for(*a, i));
       }
       return;
     }
@@ -145,7 +161,7 @@ Registrar reg(70, [](CLI::App& app) {
           if (wrote || !codes.defined()) continue;
           VIMO_CHECK(!a->out.empty(), "the answer holds a motion: give --out motion.npy to keep it");
           write_motion(model.decode_motion(codes), numbered(a->out, i, a->num),
-                       numbered(a->render, i, a->num), a->text);
+                       numbered(a->render, i, a->num), a->text, bvh_for(*a, i));
           wrote = true;
         }
       }
@@ -195,7 +211,8 @@ Registrar reg(70, [](CLI::App& app) {
         auto actor = input.narrow(0, 0, T), react = gen.narrow(0, 0, T);
         gen = t == vim::Task::kA2B ? torch::cat({actor, react}, 1) : torch::cat({react, actor}, 1);
       }
-      write_motion(gen, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text.empty() ? task : a->text);
+      write_motion(gen, numbered(a->out, i, a->num), numbered(a->render, i, a->num), a->text.empty() ? task : a->text,
+                   bvh_for(*a, i));
     }
   });
 });

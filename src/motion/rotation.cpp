@@ -2,6 +2,9 @@
 #include "vimo/motion/rotation.h"
 
 #include <cmath>
+#include <string>
+
+#include "vimo/core/error.h"
 
 namespace vimo::motion {
 namespace {
@@ -147,6 +150,27 @@ torch::Tensor euler_to_matrix(const torch::Tensor& degrees, const std::array<int
     r = i == 0 ? m : r.matmul(m);
   }
   return r;
+}
+
+torch::Tensor matrix_to_euler(const torch::Tensor& m, const std::array<int, 3>& order) {
+  const int i = order[0], j = order[1], k = order[2];
+  VIMO_CHECK(i >= 0 && i < 3 && j >= 0 && j < 3 && k >= 0 && k < 3 && i != j && j != k && i != k,
+             "matrix_to_euler: the order must name three different axes (0/1/2 for X/Y/Z), got " + std::to_string(i) +
+                 std::to_string(j) + std::to_string(k));
+  // s = +1 for the cyclic orders (XYZ, YZX, ZXY), -1 for the others: e_i x e_j = s e_k.
+  const double s = (j - i + 3) % 3 == 1 ? 1.0 : -1.0;
+  auto at = [&](int r, int c) { return m.select(-2, r).select(-1, c); };
+  // With R = R_i(a) R_j(b) R_k(c): R[i][k] = s sin b, R[i][i] = cos b cos c, R[i][j] = -s cos b sin c,
+  // R[k][k] = cos a cos b, R[j][k] = -s sin a cos b.
+  auto cos_b = torch::sqrt(at(i, i) * at(i, i) + at(i, j) * at(i, j));
+  auto b = torch::atan2(s * at(i, k), cos_b);
+  auto a = torch::atan2(-s * at(j, k), at(k, k));
+  auto c = torch::atan2(-s * at(i, j), at(i, i));
+  // Gimbal lock (cos b ~ 0): take c = 0, so R = R_i(a) R_j(b) and its column j is R_i(a) e_j.
+  auto lock = cos_b < 1e-6;
+  a = torch::where(lock, torch::atan2(s * at(k, j), at(j, j)), a);
+  c = torch::where(lock, torch::zeros_like(c), c);
+  return torch::stack({a, b, c}, -1) * (180.0 / M_PI);
 }
 
 }  // namespace vimo::motion

@@ -1,5 +1,5 @@
 """`vimo motion import` and the joints round trip on the CMU pair in ../shared/data/cmu-mocap
-(skipped when absent), against a small numpy BVH reader written here."""
+(skipped when absent), against the small numpy BVH reader in tests/bvh_reference.py."""
 import pathlib
 import sys
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bvh_reference import read_bvh  # noqa: E402
 from conftest import run_vimo  # noqa: E402
 
 CMU_UNIT = 0.056444  # metres per unit, from the data's README
@@ -16,53 +17,6 @@ CMU_MAP = [("Hips",), ("LeftUpLeg",), ("RightUpLeg",), ("Spine",), ("LeftLeg",),
            ("RightToeBase",), ("Neck1",), ("LeftShoulder", "LeftArm", 0.5), ("RightShoulder", "RightArm", 0.5),
            ("Head",), ("LeftArm",), ("RightArm",), ("LeftForeArm",), ("RightForeArm",), ("LeftHand",),
            ("RightHand",)]
-
-
-def rot(axis, deg):
-    a = np.radians(deg)
-    c, s = np.cos(a), np.sin(a)
-    o, l = np.zeros_like(a), np.ones_like(a)
-    m = {"X": [l, o, o, o, c, -s, o, s, c], "Y": [c, o, s, o, l, o, -s, o, c], "Z": [c, -s, o, s, c, o, o, o, l]}[axis]
-    return np.stack(m, -1).reshape(a.shape + (3, 3))
-
-
-def read_bvh(path):
-    tok = pathlib.Path(path).read_text().split()
-    i, names, parents, offsets, chans, stack = 0, [], [], [], [], []
-    while tok[i] != "MOTION":
-        t = tok[i]
-        if t in ("ROOT", "JOINT"):
-            names.append(tok[i + 1]); parents.append(stack[-1] if stack else -1); i += 2
-        elif t == "End":
-            names.append(None); parents.append(stack[-1]); i += 2
-        elif t == "{":
-            stack.append(len(names) - 1); i += 1
-        elif t == "}":
-            stack.pop(); i += 1
-        elif t == "OFFSET":
-            offsets.append(np.array(tok[i + 1:i + 4], float)); chans.append([]); i += 4
-        elif t == "CHANNELS":
-            n = int(tok[i + 1]); chans[-1] = tok[i + 2:i + 2 + n]; i += 2 + n
-        else:
-            i += 1
-    frames = int(tok[i + 2]); dt = float(tok[i + 5])
-    data = np.array(tok[i + 6:], float).reshape(frames, -1)
-    col, pos, glob = 0, [], []
-    for j in range(len(names)):
-        tr = np.tile(offsets[j], (frames, 1))
-        r = np.tile(np.eye(3), (frames, 1, 1))
-        for c in chans[j]:
-            v = data[:, col]; col += 1
-            if c.endswith("position"):
-                tr[:, "XYZ".index(c[0])] += v
-            else:
-                r = r @ rot(c[0], v)
-        if parents[j] < 0:
-            pos.append(tr); glob.append(r)
-        else:
-            p = parents[j]
-            pos.append(pos[p] + np.einsum("tij,tj->ti", glob[p], tr)); glob.append(glob[p] @ r)
-    return names, np.stack(pos, 1), dt
 
 
 def smpl_joints(path):

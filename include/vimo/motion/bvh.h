@@ -1,5 +1,6 @@
 // BVH motion capture files: a parser for any hierarchy and channel order, forward kinematics to joint
-// positions, and the mapping of CMU-style (and Mixamo-style) skeletons onto the 22 SMPL joints.
+// positions, the mapping of CMU-, Mixamo- and SMPL-named skeletons onto the 22 SMPL joints, and the
+// writer of the 22 joints as one BVH file per person.
 #pragma once
 #include <torch/torch.h>
 
@@ -45,7 +46,31 @@ struct BvhImportOptions {
 
 // The 22 SMPL joints [T', 22, 3] float64, metres, Y up, resampled to 30 fps.
 torch::Tensor bvh_to_smpl_joints(const Bvh& bvh, const BvhImportOptions& opts = {});
-// One or two BVH files (same length after resampling) -> a clip [T-1, P, 262]; id = first file's stem.
+// 1 to 8 BVH files, one per person (same length after resampling) -> a clip [T-1, P, 262] canonical to
+// the first person; id = first file's stem.
 Clip import_bvh(const std::vector<std::string>& paths, const BvhImportOptions& opts = {});
+
+// ---- Export (bvh_write.cpp; docs/motion.md "BVH export")
+// The BVH name of an SMPL joint: "Pelvis", "L_Hip", "Spine1", ... (kJointNames capitalised).
+std::string bvh_joint_name(int joint);
+// Rotation channels of every joint: "Zrotation Yrotation Xrotation", R = Rz Ry Rx (euler_to_matrix order).
+constexpr std::array<int, 3> kBvhEulerOrder = {2, 1, 0};
+
+// One person's joints [T, 22, 3] (metres, Y up, any float dtype) -> BVH text: the 22 joints under
+// Pelvis (root: 6 channels, position absolute since its OFFSET is 0), end sites above the head, past
+// the wrists and in front of the toes, offsets in metres fitted to the body (mean bone lengths), local
+// rotations from inverse kinematics. Named errors for a bad shape, NaN/inf or fps <= 0.
+std::string bvh_text(const torch::Tensor& joints, double fps = kFps, const std::string& name = "joints");
+// bvh_text written to `path` through a temporary name.
+void write_bvh(const std::string& path, const torch::Tensor& joints, double fps = kFps);
+// joints [T, P, 22, 3], P 1..8, in one world frame -> <prefix>_A.bvh, <prefix>_B.bvh, ... (the
+// renders' letters), each person in that shared frame. Every file is checked and built before the first
+// is written. Returns the paths.
+std::vector<std::string> write_bvh_persons(const std::string& prefix, const torch::Tensor& joints, double fps = kFps);
+// features [T, P, 262] (or [T, 262]) -> write_bvh_persons of their position channels at 30 fps.
+std::vector<std::string> export_features_bvh(const std::string& prefix, const torch::Tensor& features);
+// `out` as given to --out/--bvh: a folder (existing, or ending in '/') -> <out>/<stem>; "x.bvh" -> "x";
+// anything else is the prefix itself.
+std::string bvh_prefix(const std::string& out, const std::string& stem);
 
 }  // namespace vimo::motion

@@ -28,5 +28,9 @@ torch::Tensor rotation_about_y(const torch::Tensor& angle);
 // Euler angles in degrees applied in the given axis order as intrinsic rotations (BVH channel order):
 // R = R_axis0(a0) * R_axis1(a1) * R_axis2(a2). `order` holds 0/1/2 for X/Y/Z. angles [..., 3].
 torch::Tensor euler_to_matrix(const torch::Tensor& degrees, const std::array<int, 3>& order);
+// The inverse for the six orders with three different axes: [..., 3, 3] -> degrees [..., 3] with the
+// middle angle in [-90, 90] and the others in (-180, 180]. At the middle angle's +-90 (gimbal lock) only
+// the sum or difference of the outer angles is defined: the last angle is then 0.
+torch::Tensor matrix_to_euler(const torch::Tensor& m, const std::array<int, 3>& order);
 
 }  // namespace vimo::motion
