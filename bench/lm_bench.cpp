@@ -417,7 +417,7 @@ void bench_kernels(int threads) {
 // Random weights drawn on the device itself (an 8B model is 16 GB in bf16: no host copy).
 LlamaForCausalLM random_on_device(const LlamaConfig& c, const torch::Device& d) {
   LlamaForCausalLM m(c, torch::TensorOptions().dtype(torch::kBFloat16).device(d));
-  m->to_device(d);
+  m->to(d);
   torch::NoGradGuard g;
   for (auto& item : m->named_parameters()) {
     if (item.key().find("norm") != std::string::npos) item.value().fill_(1.0);
