@@ -1,5 +1,6 @@
 // Unit tests of the Llama decoder: KV cache vs recompute, padding, RoPE scaling, vocabulary
 // resizing, LoRA merge/save/load, checkpoint round trips and error messages.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -206,6 +207,45 @@ TEST(LmModel, ModuleToMovesTheRotaryTablesAndOptionsAlsoThroughAParent) {
   EXPECT_EQ(m->dtype(), torch::kFloat32);
   EXPECT_EQ(m->make_cache(1, 4).k.at(0).scalar_type(), torch::kFloat32);
   EXPECT_LT(maxdiff(m->forward(ids).to(torch::kFloat64), ref), 1e-6);
+}
+
+// The plain-loop sampler of CPU logits draws from sampling_probs (the torch-op processing that GPU
+// logits take): every token's frequency over 20,000 draws within 4.5 sigma of its probability, none
+// of a dropped token; greedy is argmax; the same seed gives the same draws.
+TEST(LmSampling, CpuDrawsFollowTheProcessedDistribution) {
+  torch::manual_seed(0);
+  const int64_t V = 40, N = 20000;
+  auto logits = torch::randn({2, V}) * 2;
+  struct Case { double t; int64_t k; double p; };
+  for (const Case c : {Case{1.0, 0, 1.0}, Case{0.7, 10, 1.0}, Case{1.3, 0, 0.8}, Case{1.0, 15, 0.9}}) {
+    lm::GenerateOptions o;
+    o.temperature = c.t;
+    o.top_k = c.k;
+    o.top_p = c.p;
+    auto probs = lm::sampling_probs(logits, o);  // [2, V]
+    torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(1);
+    auto counts = torch::zeros({2, V}, torch::kDouble);
+    for (int64_t i = 0; i < N; ++i) {
+      auto ids = lm::sample_next(logits, o, gen);
+      for (int64_t b = 0; b < 2; ++b) counts[b][ids[b].item<int64_t>()] += 1;
+    }
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t j = 0; j < V; ++j) {
+        const double p = probs[b][j].item<double>(), f = counts[b][j].item<double>() / N;
+        if (p == 0) EXPECT_EQ(f, 0) << "t " << c.t << " k " << c.k << " p " << c.p << " row " << b << " id " << j;
+        else EXPECT_LE(std::abs(f - p), 4.5 * std::sqrt(p * (1 - p) / N) + 1e-12) << c.t << " " << c.k << " " << c.p << " " << j;
+      }
+    torch::Generator g1 = at::make_generator<at::CPUGeneratorImpl>(9), g2 = at::make_generator<at::CPUGeneratorImpl>(9);
+    EXPECT_TRUE(torch::equal(lm::sample_next(logits, o, g1), lm::sample_next(logits, o, g2)));
+  }
+  lm::GenerateOptions greedy;
+  greedy.greedy = true;
+  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  EXPECT_TRUE(torch::equal(lm::sample_next(logits, greedy, gen), logits.argmax(-1)));
+  auto nan = logits.clone();
+  nan[1].fill_(std::numeric_limits<float>::quiet_NaN());
+  lm::GenerateOptions o;
+  EXPECT_THROW(lm::sample_next(nan, o, gen), Error);
 }
 
 TEST(LmVocab, NewRowsFromStatisticsAndTrainableWhenFrozen) {

@@ -37,6 +37,12 @@ struct GenerateOptions {
   int64_t extra_width = 0;                // E of the extra ids (0: none)
   std::vector<torch::Tensor> prompt_extra;  // per prompt: [length, E] int64 extra ids, or empty
   SlotHook slot_hook;
+  // Classifier-free guidance: per prompt an unconditional prompt (empty = that row unguided; the whole
+  // vector empty = none). A guided row's logits are u + guidance·(c − u), u from its unconditional
+  // twin, which is fed the same sampled tokens. Applied first (before the repetition penalty and
+  // `processor`), as transformers does; flat layouts only (no extra ids or slot hook).
+  double guidance = 1.0;
+  std::vector<std::vector<int64_t>> uncond_prompts;
 };
 
 // Prompts may differ in length (they are left-padded); returns each sequence's new tokens.
@@ -45,6 +51,9 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& m, const std::vecto
 
 // The individual steps, exposed for reuse and tests. logits [B, V] float32.
 void apply_repetition_penalty(torch::Tensor& logits, const std::vector<std::vector<int64_t>>& tokens, double penalty);
+// The next ids [B]: argmax, or a draw from sampling_probs (on CPU float32 logits in plain loops).
 torch::Tensor sample_next(const torch::Tensor& logits, const GenerateOptions& o, torch::Generator& gen);  // [B]
+// The distribution sampled from: softmax of the logits / temperature after top-k and top-p, [B, V].
+torch::Tensor sampling_probs(const torch::Tensor& logits, const GenerateOptions& o);
 
 }  // namespace vimo::lm
