@@ -16,7 +16,7 @@ namespace {
 
 struct ProtocolArgs {
   eval::RunProtocolOptions o;
-  std::optional<double> temperature, top_p;
+  std::optional<double> temperature, top_p, guidance;
   std::optional<int64_t> top_k, seed;
   bool greedy = false, sample = false;
   int threads = 0;
@@ -53,6 +53,8 @@ void add_protocol(CLI::App* g, const std::string& name, const std::string& help,
   c->add_option("--temperature", a->temperature, "sampling temperature");
   c->add_option("--top-k", a->top_k, "top-k sampling (0 = off)");
   c->add_option("--top-p", a->top_p, "nucleus sampling");
+  c->add_option("--guidance", a->guidance, "classifier-free guidance of t2m (default: the run's generate.guidance)")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--sample-seed", a->seed, "seed of generation pass 0 (pass k uses seed + k)");
   c->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   if (name == "t2m") {
@@ -74,6 +76,7 @@ void add_protocol(CLI::App* g, const std::string& name, const std::string& help,
     if (a->temperature) g.temperature = *a->temperature;
     if (a->top_k) g.top_k = *a->top_k;
     if (a->top_p) g.top_p = *a->top_p;
+    if (a->guidance) g.guidance = *a->guidance;
     if (a->seed) g.seed = static_cast<uint64_t>(*a->seed);
     a->o.sampling = g;
     auto j = fn(a->o);

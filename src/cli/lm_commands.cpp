@@ -68,6 +68,7 @@ Registrar reg(60, [](CLI::App& app) {
   auto go = std::make_shared<Common>();
   auto gen = std::make_shared<lm::GenerateOptions>();
   auto stops = std::make_shared<std::vector<int64_t>>();
+  auto negative = std::make_shared<std::vector<std::string>>();
   auto flags = std::make_shared<std::pair<bool, bool>>(false, false);  // no-stop, no-cache
   auto* c = g->add_subcommand("generate", "continue token ids; prints each sequence's new ids on one line");
   add_common(c, *go);
@@ -81,7 +82,12 @@ Registrar reg(60, [](CLI::App& app) {
   c->add_flag("--no-stop", flags->first, "ignore eos: always generate --max-new tokens");
   c->add_flag("--no-cache", flags->second, "recompute the full prefix each step (slow; for checks)");
   c->add_option("--seed", gen->seed, "sampling seed");
-  c->callback([go, gen, stops, flags] {
+  c->add_option("--guidance", gen->guidance,
+                "classifier-free guidance scale (1 = off): logits u + g·(c − u) with u from --negative")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--negative", *negative,
+                "unconditional prompt ids for --guidance: once for every sequence, or once per --tokens");
+  c->callback([go, gen, stops, flags, negative] {
     core::apply_threads(go->threads);
     // A depth-head run's merged LM writes one level-0 id per motion slot: its codes need the head.
     VIMO_CHECK(!std::filesystem::exists(std::filesystem::path(go->model) / "depth_head.safetensors"),
@@ -93,7 +99,16 @@ Registrar reg(60, [](CLI::App& app) {
     if (flags->first) o.stop_tokens.clear();
     o.use_cache = !flags->second;
     if (m->config().pad_token_id) o.pad_token = *m->config().pad_token_id;
-    for (const auto& seq : lm::generate(m, parse_all(go->tokens), o)) {
+    const auto prompts = parse_all(go->tokens);
+    VIMO_CHECK(negative->empty() == (o.guidance == 1.0),
+               "--guidance and --negative go together (guidance 1 is off and takes no --negative)");
+    if (!negative->empty()) {
+      VIMO_CHECK(negative->size() == 1 || negative->size() == prompts.size(),
+                 "--negative: give it once, or once per --tokens (" + std::to_string(prompts.size()) + ")");
+      auto neg = parse_all(*negative);
+      o.uncond_prompts = neg.size() == 1 ? std::vector<std::vector<int64_t>>(prompts.size(), neg[0]) : neg;
+    }
+    for (const auto& seq : lm::generate(m, prompts, o)) {
       for (size_t i = 0; i < seq.size(); ++i) std::cout << (i ? " " : "") << seq[i];
       std::cout << "\n";
     }

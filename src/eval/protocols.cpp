@@ -152,7 +152,7 @@ std::string sample_key(const std::string& run, const std::string& what, const vi
   nlohmann::json j = {{"checkpoint", fs::relative(ckpt, run).string()}, {"stamp", stamp}, {"what", what}, {"n", n}, {"greedy", g.greedy},
                       {"temperature", g.temperature}, {"top_k", g.top_k}, {"top_p", g.top_p}, {"seed", g.seed},
                       {"max_new", g.max_new}, {"max_motion_steps", g.max_motion_steps},
-                      {"repetition_penalty", g.repetition_penalty}, {"rows", rows}};
+                      {"repetition_penalty", g.repetition_penalty}, {"guidance", g.guidance}, {"rows", rows}};
   return j.dump();
 }
 

@@ -203,6 +203,7 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
   const int64_t D = s.ev.model->options().embed_dim;
   auto gt_motion = embed_clips(s.ev.model, s.split.clips);
   auto j = protocol_json("t2m", o.split, p, R);
+  j["guidance"] = o.sampling.guidance;
 
   // Ground truth: real motions with a random caption each.
   auto gt_text = replicated_caption_embeddings(s.ev, s.split, R, o.seed);

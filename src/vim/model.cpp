@@ -53,6 +53,7 @@ GenerateSettings GenerateSettings::from(const lm::LmGenerateSection& s) {
   g.top_p = s.top_p;
   g.seed = static_cast<uint64_t>(s.seed);
   g.repetition_penalty = s.repetition_penalty;
+  g.guidance = s.guidance;
   return g;
 }
 
@@ -68,7 +69,7 @@ json ModelSpec::to_json() const {
           {"tokenizer_run", tokenizer_run},
           {"motion", {{"codebook_size", codebook_size}, {"layers", layers},
                       {"tokenizer_quantizers", tokenizer_quantizers}, {"downsample", downsample}}},
-          {"tasks", t}, {"lora", l}, {"text_file", text_file}, {"motion_head", motion_head},
+          {"tasks", t}, {"caption_dropout", caption_dropout}, {"lora", l}, {"text_file", text_file}, {"motion_head", motion_head},
           {"depth_head", depth_head() ? json{{"width", depth.width}, {"layers", depth.layers}, {"heads", depth.heads},
                                              {"ffn", depth.ffn}}
                                       : json(nullptr)}};
@@ -88,6 +89,7 @@ ModelSpec ModelSpec::from_json(const json& j, const std::string& ctx) {
     s.tokenizer_quantizers = m.at("tokenizer_quantizers").get<int64_t>();
     s.downsample = m.at("downsample").get<int64_t>();
     for (const auto& t : j.at("tasks")) s.tasks.push_back(parse_task(t.get<std::string>(), ctx));
+    s.caption_dropout = j.value("caption_dropout", 0.0);
     if (!j.at("lora").is_null()) {
       const auto& l = j["lora"];
       lm::LoraOptions o;
@@ -294,6 +296,14 @@ lm::LossParts VimModel::loss(const torch::Tensor& h, const data::LmBatch& b) {
   return lm::motion_lm_loss(p_->lm, h, b.targets, b.depth_targets);
 }
 
+void VimModel::check_guidance() const {
+  VIMO_CHECK(!p_->spec.depth_head(), "classifier-free guidance (generate.guidance / --guidance) works with a flat motion "
+                                     "head only; this run has a depth head: use guidance 1");
+  VIMO_CHECK(p_->spec.caption_dropout > 0,
+             "classifier-free guidance (generate.guidance / --guidance) needs a model that also learned t2m without the "
+             "caption; this run was trained with data.caption_dropout 0: use guidance 1, or train with data.caption_dropout=0.1");
+}
+
 void VimModel::check_task(Task t) const {
   const auto& ts = p_->spec.tasks;
   if (std::find(ts.begin(), ts.end(), t) != ts.end()) return;
@@ -331,6 +341,7 @@ struct DecodeConstraint {
 };
 
 std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                               const std::vector<std::vector<int64_t>>& uncond_prompts,
                                                                const std::vector<torch::Tensor>& prompt_extra,
                                                                std::vector<DecodeConstraint>& cons, int64_t max_new,
                                                                const GenerateSettings& s) {
@@ -374,6 +385,8 @@ std::vector<std::vector<int64_t>> VimModel::decode_constrained(const std::vector
   o.top_k = s.top_k;
   o.top_p = s.top_p;
   o.seed = s.seed;
+  o.guidance = s.guidance;
+  o.uncond_prompts = uncond_prompts;
   o.stop_tokens = {end_id};
   o.pad_token = v.special("<pad>");
   o.processor = [&](torch::Tensor& logits, const std::vector<std::vector<int64_t>>& seen, int64_t step) {
@@ -470,10 +483,11 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
   const int64_t V = p_->lm->config().vocab_size, Q = p_->spec.layers, K = p_->spec.codebook_size;
   VIMO_CHECK(v.size() == V, "vocabulary (" + std::to_string(v.size()) + ") and LM (" + std::to_string(V) + ") differ in size");
   const int end_id = v.special(v.chat_format() == "llama3" ? "<|eot_id|>" : "<|end|>");
-  std::vector<std::vector<int64_t>> prompts;
+  std::vector<std::vector<int64_t>> prompts, uncond;
   std::vector<torch::Tensor> extras;
   std::vector<DecodeConstraint> cons;
   int64_t max_new = 1;
+  const bool guided = s.guidance != 1.0;
   for (const auto& r : reqs) {
     check_task(r.task);
     const bool reaction = r.task == Task::kA2B || r.task == Task::kB2A;
@@ -502,8 +516,17 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
     prompts.push_back(std::move(ids));
     extras.push_back(extra);
     cons.push_back(c);
+    // Classifier-free guidance: the same phrasing without the caption is the unconditional prompt.
+    const bool from_caption = r.task == Task::kT2M || r.task == Task::kT2MSingle;
+    uncond.emplace_back();
+    if (guided && from_caption) {
+      check_guidance();
+      auto u = p_->chat.render(build_prompt(p_->templates, r.task, r.tmpl, "", codes, Q, false), true).ids;
+      u.push_back(v.special(open_name(*kind)));
+      uncond.back() = lm_input(u).first;
+    }
   }
-  auto out = decode_constrained(prompts, extras, cons, max_new, s);
+  auto out = decode_constrained(prompts, uncond, extras, cons, max_new, s);
   std::vector<Result> res;
   for (size_t b = 0; b < reqs.size(); ++b) {
     Result r;
@@ -554,7 +577,7 @@ std::vector<text::Turn> VimModel::respond(const std::vector<text::Conversation>&
   const bool depth = p_->spec.depth_head();
   const int64_t Q = p_->spec.layers;
   const int64_t max_new = s.max_new + s.max_motion_steps * 2 * (depth ? 1 : Q) + 2;
-  auto out = decode_constrained(prompts, extras, cons, max_new, s);
+  auto out = decode_constrained(prompts, {}, extras, cons, max_new, s);
   std::vector<text::Turn> turns;
   for (size_t b = 0; b < convs.size(); ++b) {
     std::vector<int> ids = flat[b];

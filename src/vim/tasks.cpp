@@ -205,7 +205,7 @@ text::Conversation build_prompt(const Templates& t, Task task, int tmpl, const s
 text::Conversation build_conversation(const Templates& t, const Sample& s, const data::TokenClip& clip, int64_t layers) {
   const std::string caption =
       clip.captions.empty() ? std::string() : clip.captions[static_cast<size_t>(s.caption) % clip.captions.size()];
-  auto conv = build_prompt(t, s.task, s.tmpl, caption, clip.codes, layers, s.with_caption);
+  auto conv = build_prompt(t, s.task, s.tmpl, s.uncond ? std::string() : caption, clip.codes, layers, s.with_caption);
   text::Turn reply;
   reply.role = text::Role::kAssistant;
   if (auto kind = response_motion(s.task)) reply.segments.push_back(motion_segment(clip.codes, *kind, layers));
@@ -215,7 +215,11 @@ text::Conversation build_conversation(const Templates& t, const Sample& s, const
 }
 
 SampleStream::SampleStream(const data::TokenCache& cache, const Templates& templates, TaskMix mix, int64_t seed)
-    : cache_(cache), templates_(templates), reaction_caption_(mix.reaction_caption), seed_(seed) {
+    : cache_(cache),
+      templates_(templates),
+      reaction_caption_(mix.reaction_caption),
+      caption_dropout_(mix.caption_dropout),
+      seed_(seed) {
   VIMO_CHECK(mix.tasks.size() == mix.weights.size(), "data.tasks and data.task_weights must have the same length (" +
                                                          std::to_string(mix.tasks.size()) + " vs " +
                                                          std::to_string(mix.weights.size()) + ")");
@@ -275,6 +279,9 @@ Sample SampleStream::draw(int64_t n) const {
   if (reaction && s.with_caption && tc.captions.empty()) s.with_caption = false;
   s.tmpl = static_cast<int>(core::below(rng, templates_.get(s.task, s.with_caption).size()));
   s.caption = tc.captions.empty() ? 0 : static_cast<int>(core::below(rng, tc.captions.size()));
+  // Drawn last and only when on, so a mixture without dropout draws exactly as before.
+  if (caption_dropout_ > 0 && (s.task == Task::kT2M || s.task == Task::kT2MSingle))
+    s.uncond = core::uniform01(rng) < caption_dropout_;
   return s;
 }
 

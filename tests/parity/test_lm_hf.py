@@ -110,6 +110,33 @@ def test_greedy_generation_with_cache_matches_generate(vimo_bin, hf):
         assert list(map(int, got[b].split())) == out[b, T:].tolist()
 
 
+def test_classifier_free_guidance_matches_transformers(vimo_bin, hf):
+    """`--guidance g --negative IDS` against transformers' generate(guidance_scale=g, negative_prompt_ids=...)
+    (its UnbatchedClassifierFreeGuidanceLogitsProcessor, which mixes log-softmaxed scores: the same argmax),
+    greedy, a batch of prompts of different lengths whose twins are decoded beside them."""
+    model, d = hf
+    prompts = [[1, 17, 99, 3, 45, 8], [1, 60, 61, 62, 63]]
+    neg = [1, 5]
+    toks = sum((["--tokens", " ".join(map(str, p))] for p in prompts), [])
+    plain = run_vimo(vimo_bin, "lm", "generate", "--model", d, "--max-new", 24, "--greedy", "--threads", "1",
+                     *toks).stdout.strip().splitlines()
+    changed = 0
+    for g in (3.0, 0.5):
+        got = run_vimo(vimo_bin, "lm", "generate", "--model", d, "--max-new", 24, "--greedy", "--threads", "1",
+                       "--guidance", g, "--negative", " ".join(map(str, neg)), *toks).stdout.strip().splitlines()
+        for b, p in enumerate(prompts):
+            with torch.no_grad():
+                out = model.generate(torch.tensor([p]), max_new_tokens=24, do_sample=False, eos_token_id=None,
+                                     pad_token_id=0, guidance_scale=g, negative_prompt_ids=torch.tensor([neg]))
+            ref = out[0, len(p):].tolist()
+            assert len(ref) == 24
+            assert list(map(int, got[b].split())) == ref, f"guidance {g}, sequence {b}"
+            changed += got[b] != plain[b]
+    assert changed > 0, "guidance changed no sequence: the comparison would not see it"
+    p = run_vimo(vimo_bin, "lm", "generate", "--model", d, "--guidance", 2, *toks, check=False)
+    assert p.returncode != 0 and "--guidance and --negative go together" in p.stderr + p.stdout
+
+
 def test_sharded_checkpoint(vimo_bin, hf, tmp_path):
     model, _ = hf
     d = tmp_path / "sharded"

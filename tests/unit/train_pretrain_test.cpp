@@ -259,6 +259,67 @@ TEST(VimGenerate, MotionBlocksHoldLegalIdsAndWholeFrames) {
   EXPECT_NE(error_message([&] { w.model->generate({bad}, g); }).find("not trained on task t2m_single"), std::string::npos);
 }
 
+TEST(VimGuidance, CaptionDropoutLeavesEveryOtherDrawAsItWasAndDropsOnlyT2MCaptions) {
+  World w("dropout");
+  vim::TaskMix mix;
+  mix.tasks = {vim::Task::kT2M, vim::Task::kM2T, vim::Task::kA2B, vim::Task::kB2A};
+  mix.weights = {1, 1, 0.5, 0.5};
+  vim::SampleStream plain(*w.cache, w.model->templates(), mix, 7);
+  mix.caption_dropout = 0.5;
+  vim::SampleStream dropping(*w.cache, w.model->templates(), mix, 7);
+  int t2m = 0, dropped = 0;
+  for (int64_t n = 0; n < 600; ++n) {
+    const auto a = plain.draw(n), b = dropping.draw(n);
+    ASSERT_EQ(a.task, b.task) << n;
+    ASSERT_EQ(a.clip, b.clip) << n;
+    ASSERT_EQ(a.tmpl, b.tmpl) << n;
+    ASSERT_EQ(a.caption, b.caption) << n;
+    ASSERT_FALSE(a.uncond) << n;
+    if (b.task == vim::Task::kT2M) ++t2m, dropped += b.uncond;
+    else ASSERT_FALSE(b.uncond) << n;
+  }
+  ASSERT_GT(t2m, 150);
+  EXPECT_NEAR(static_cast<double>(dropped) / t2m, 0.5, 0.1);
+  // An unconditional sample's prompt is its phrasing with nothing in the caption's place.
+  vim::Sample s{vim::Task::kT2M, 2, 0, 1, false};
+  s.uncond = true;
+  const auto clip = w.cache->clip(2);
+  const auto conv = vim::build_conversation(w.model->templates(), s, clip, Q);
+  const auto empty = vim::build_prompt(w.model->templates(), vim::Task::kT2M, 0, "", clip.codes, Q, false);
+  EXPECT_EQ(conv.at(0).segments.at(0).text, empty.at(0).segments.at(0).text);
+  EXPECT_EQ(conv.at(0).segments.at(0).text.find(clip.captions[1]), std::string::npos);
+}
+
+TEST(VimGuidance, GuidedT2MKeepsTheSlotRulesAndNeedsAModelTrainedForIt) {
+  World w("guided");
+  vim::GenerateSettings g;
+  g.max_motion_steps = 6;
+  g.seed = 3;
+  g.greedy = true;
+  std::vector<vim::Request> reqs(2);
+  reqs[0].caption = "two people hug slowly.";
+  reqs[1].task = vim::Task::kM2T;  // unguided beside a guided row
+  reqs[1].codes = w.cache->clip(0).codes;
+  const auto plain = w.model->generate(reqs, g);
+  g.guidance = 4;
+  EXPECT_NE(error_message([&] { w.model->generate(reqs, g); }).find("trained with data.caption_dropout 0"),
+            std::string::npos);
+  auto spec = w.model->spec();
+  spec.caption_dropout = 0.1;
+  vim::VimModel m(w.model->lm(), w.model->vocab(), w.text, spec, w.model->templates());
+  const auto res = m.generate(reqs, g);
+  const auto& v = m.vocab();
+  const auto& ids = res[0].ids;
+  size_t i = 0;
+  for (; i < ids.size() && v.info(static_cast<int>(ids[i])).kind == text::TokenKind::kMotion; ++i)
+    EXPECT_EQ(v.info(static_cast<int>(ids[i])).q, static_cast<int>(i % Q)) << i;
+  ASSERT_LT(i + 1, ids.size());
+  EXPECT_EQ(ids[i], v.special("</motion>"));
+  EXPECT_EQ(i % (2 * Q), 0u);
+  EXPECT_EQ(res[1].ids, plain[1].ids);  // the m2t row is not guided
+  EXPECT_NE(res[0].ids, plain[0].ids);  // a random LM: guidance 4 changes the greedy motion
+}
+
 namespace {
 struct StopAt : train::PretrainTask {
   using PretrainTask::PretrainTask;

@@ -132,6 +132,7 @@ struct LmGenerateSection {
   int64_t top_k = 0;
   double top_p = 1.0;
   double repetition_penalty = 1.0;
+  double guidance = 1.0;
   int64_t seed = 0;
   template <class V> void visit(V& v) {
     v.key("max_new", max_new, "most new tokens per sequence", core::opt().min(1));
@@ -140,6 +141,9 @@ struct LmGenerateSection {
     v.key("top_k", top_k, "keep the k most likely tokens; 0 = off", core::opt().min(0));
     v.key("top_p", top_p, "nucleus sampling mass; 1 = off", core::opt().min(0).max(1));
     v.key("repetition_penalty", repetition_penalty, "HF-style penalty on tokens already present; 1 = off", core::opt().min(1e-6));
+    v.key("guidance", guidance,
+          "classifier-free guidance scale of text -> motion (vimo runs trained with data.caption_dropout > 0); 1 = off",
+          core::opt().min(0));
     v.key("seed", seed, "sampling seed", core::opt().min(0));
   }
 };

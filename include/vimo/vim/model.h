@@ -33,6 +33,7 @@ struct ModelSpec {
   int64_t tokenizer_quantizers = 0;
   int64_t downsample = 4;        // motion frames per token step
   std::vector<Task> tasks;       // trained tasks
+  double caption_dropout = 0;    // share of t2m prompts trained without their caption (> 0: guidance works)
   std::string motion_head = "flat";  // flat (Q ids per slot) | depth (one position per slot, docs/depth_head.md)
   lm::DepthHeadOptions depth;        // depth: width, layers, heads, ffn (hidden, levels, codes follow the LM)
   bool depth_head() const { return motion_head == "depth"; }
@@ -52,6 +53,7 @@ struct GenerateSettings {
   double top_p = 1.0;
   uint64_t seed = 0;
   double repetition_penalty = 1.0;  // text responses only (transformers' rule); 1 = off
+  double guidance = 1.0;            // classifier-free guidance of caption -> motion; 1 = off
   // The `generate` section of a config (max_motion_steps keeps its default).
   static GenerateSettings from(const lm::LmGenerateSection& s);
 };
@@ -114,7 +116,9 @@ class VimModel {
   lm::LossParts loss(const torch::Tensor& hidden, const data::LmBatch& b);
 
  private:
+  void check_guidance() const;
   std::vector<std::vector<int64_t>> decode_constrained(const std::vector<std::vector<int64_t>>& prompts,
+                                                       const std::vector<std::vector<int64_t>>& uncond_prompts,
                                                        const std::vector<torch::Tensor>& prompt_extra,
                                                        std::vector<DecodeConstraint>& cons, int64_t max_new,
                                                        const GenerateSettings& s);

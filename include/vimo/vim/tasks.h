@@ -66,6 +66,7 @@ struct Sample {
   int tmpl = 0;
   int caption = 0;
   bool with_caption = false;
+  bool uncond = false;  // t2m without its caption (classifier-free guidance's unconditional model)
 };
 
 // The two-turn conversation of a sample: user = filled template, assistant = the response (the clip's
@@ -80,6 +81,7 @@ struct TaskMix {
   std::vector<Task> tasks;
   std::vector<double> weights;
   double reaction_caption = 0.5;  // probability a reaction prompt also gives the caption
+  double caption_dropout = 0;     // probability a t2m prompt leaves its caption out
 };
 class SampleStream {
  public:
@@ -98,6 +100,7 @@ class SampleStream {
   std::vector<double> cum_;  // cumulative normalized weights
   std::map<Task, std::vector<int64_t>> clips_;
   double reaction_caption_;
+  double caption_dropout_;
   int64_t seed_;
 };
 

@@ -161,6 +161,7 @@ int train_pretrain(const PretrainConfig& c, const std::string& yaml) {
   }
   auto templates = vim::Templates::load_or_builtin(c.data.templates);
   spec.tasks = vim::SampleStream(*train, templates, task_mix(c), c.run.seed).tasks();
+  spec.caption_dropout = c.data.caption_dropout;
 
   // The model.
   const auto dtype = c.model.dtype == "auto" ? (dev.is_cuda() && !scratch ? torch::kBFloat16 : torch::kFloat32)

@@ -24,6 +24,7 @@ vim::TaskMix task_mix(const PretrainConfig& c) {
   for (const auto& n : c.data.tasks) mix.tasks.push_back(vim::parse_task(n, "data.tasks"));
   mix.weights = c.data.task_weights;
   mix.reaction_caption = c.data.reaction_caption;
+  mix.caption_dropout = c.data.caption_dropout;
   return mix;
 }
 

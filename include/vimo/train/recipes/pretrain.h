@@ -20,6 +20,7 @@ struct PretrainDataSection {
   std::vector<std::string> tasks = {"t2m", "m2t", "a2b", "b2a", "t2m_single", "m2t_single"};
   std::vector<double> task_weights = {1.0, 1.0, 0.5, 0.5, 1.0, 1.0};
   double reaction_caption = 0.5;
+  double caption_dropout = 0;
   int64_t max_length = 512;
   int64_t batch_size = 8;
   bool pack = true;
@@ -33,6 +34,9 @@ struct PretrainDataSection {
     v.key("tasks", tasks, "tasks: t2m m2t a2b b2a t2m_single m2t_single (those without eligible clips are dropped)");
     v.key("task_weights", task_weights, "mixture weight of each task of data.tasks (same order)");
     v.key("reaction_caption", reaction_caption, "probability that a reaction prompt also gives the caption", opt().min(0).max(1));
+    v.key("caption_dropout", caption_dropout,
+          "probability that a t2m prompt leaves its caption out (the unconditional model of classifier-free guidance, "
+          "generate.guidance); 0 = off", opt().min(0).max(1));
     v.key("max_length", max_length, "context in tokens: longer samples are skipped and reported", opt().min(16));
     v.key("batch_size", batch_size, "rows per micro-batch (packed rows of data.max_length, or single samples)", opt().min(1));
     v.key("pack", pack, "pack several samples per row (per-sample positions, block-diagonal causal mask)");
