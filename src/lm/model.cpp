@@ -347,10 +347,28 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& ids_in, const Fo
     const auto& e = opt.extra_ids;
     VIMO_CHECK(e.dim() == 3 && e.size(0) == B && e.size(1) == T,
                "extra_ids must be [B, T, E] with the token ids' B and T, got " + c10::str(e.sizes()));
-    if (e.is_cpu() && e.numel() > 0)
-      VIMO_CHECK(e.max().item<int64_t>() < V && e.min().item<int64_t>() >= -1,
-                 "extra_ids hold an id outside [-1, " + std::to_string(V) + ")");
-    if (e.size(2) > 0) {
+    const auto& emb_w = model->embed_tokens->weight;
+    const auto& emb_tail = model->embed_tokens->tail;
+    const bool rows_in_place = !torch::GradMode::is_enabled() && e.is_cpu() && h.is_cpu() && h.is_contiguous() &&
+                               h.scalar_type() == torch::kFloat32 && emb_w.scalar_type() == torch::kFloat32 &&
+                               emb_w.is_contiguous() && (!emb_tail.defined() || emb_tail.is_contiguous());
+    if (rows_in_place && e.size(2) > 0) {  // decoding: a few rows a step, where the tensor path costs ~10 ops
+      const auto ea = e.contiguous();
+      const int64_t* pe = ea.data_ptr<int64_t>();
+      const int64_t H = h.size(2), E = e.size(2), V0 = emb_w.size(0);
+      float* ph = h.data_ptr<float>();
+      for (int64_t i = 0; i < B * T * E; ++i) {
+        const int64_t id = pe[i];
+        VIMO_CHECK(id >= -1 && id < V, "extra_ids hold an id outside [-1, " + std::to_string(V) + "): " + std::to_string(id));
+        if (id < 0) continue;
+        const float* row = id < V0 ? emb_w.data_ptr<float>() + id * H : emb_tail.data_ptr<float>() + (id - V0) * H;
+        float* out = ph + (i / E) * H;
+        for (int64_t j = 0; j < H; ++j) out[j] += row[j];
+      }
+    } else if (e.size(2) > 0) {
+      if (e.is_cpu() && e.numel() > 0)
+        VIMO_CHECK(e.max().item<int64_t>() < V && e.min().item<int64_t>() >= -1,
+                   "extra_ids hold an id outside [-1, " + std::to_string(V) + ")");
       auto ed = e.to(ids.device());
       auto emb = model->embed_tokens(ed.clamp_min(0).reshape({B, -1})).view({B, T, e.size(2), -1});  // [B, T, E, H]
       h = h + (emb * ed.ge(0).unsqueeze(-1).to(emb.scalar_type())).sum(2);
@@ -619,9 +637,11 @@ torch::Tensor DepthHeadImpl::level_logits(const torch::Tensor& h, const torch::T
 }
 
 namespace {
-// out[i] = Σ_j w[i·n + j] · x[j], i < m (row-major w [m, n]).
+// out[i] = Σ_j w[i·n + j] · x[j], i < m (row-major w [m, n]). The decoding GEMV on the intra-op
+// threads: it wakes a second thread only for at least ~64 KiB of weights per thread (the head's
+// feed-forward and code logits), and the LM's own GEMVs keep that pool warm between levels.
 void matvec(const float* w, const float* x, float* out, int64_t m, int64_t n) {
-  kernel::gemv_f32(x, 1, w, n, m, out, 1);  // the decoding GEMV, one thread: these are tiny
+  kernel::gemv_f32(x, 1, w, n, m, out, at::in_parallel_region() ? 1 : at::get_num_threads());
 }
 void rms_into(const float* x, const float* gain, float* y, int64_t n) {
   double ss = 0;
@@ -644,8 +664,11 @@ torch::Tensor DepthHeadImpl::sample_slot(const torch::Tensor& h, const Pick& pic
   }
   torch::NoGradGuard ng;
   const int64_t d = o_.width, F = o_.ffn_size(), L = o_.layers, nh = o_.heads, dh = d / nh;
-  auto u = torch::matmul(h.to(torch::kCPU, torch::kFloat32), in_proj.t()).contiguous();  // [N, d]
   auto ptr = [](const torch::Tensor& t) { return t.data_ptr<float>(); };
+  const auto hc = h.to(torch::kCPU, torch::kFloat32).contiguous();  // [N, H]
+  const int64_t H = hc.size(1);
+  auto u = torch::empty({N, d}, torch::kFloat32);  // in_proj · h
+  for (int64_t n = 0; n < N; ++n) matvec(ptr(in_proj), ptr(hc) + n * H, ptr(u) + n * d, d, H);
   std::vector<float> kc(static_cast<size_t>(N * L * Q * d)), vc(kc.size());  // keys, values [N, L, Q, d]
   std::vector<float> x(d), y(d), qkv3(3 * d), att(d), tmp(d), g(F), up_(F), sc(Q);
   auto codes = torch::zeros({N, Q}, torch::kLong);
@@ -703,8 +726,9 @@ torch::Tensor DepthHeadImpl::sample_slot(const torch::Tensor& h, const Pick& pic
       matvec(ptr(heads) + q * K * d, states.data() + n * d, row, K, d);
       if (q == 0) matvec(ptr(end), states.data() + n * d, row + K, 1, d);
     }
-    auto c = pick(q, lg).to(torch::kCPU, torch::kLong);
-    for (int64_t n = 0; n < N; ++n) ca[n][q] = c[n].item<int64_t>();
+    auto c = pick(q, lg).to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t* pc = c.data_ptr<int64_t>();
+    for (int64_t n = 0; n < N; ++n) ca[n][q] = pc[n];
   }
   return codes.to(in_proj.device());
 }
