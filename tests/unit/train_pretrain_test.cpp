@@ -224,6 +224,23 @@ TEST(VimPacking, CheckpointedLayersGiveTheSameGradients) {
     EXPECT_LT((g0[i] - g1[i]).abs().max().item<double>(), 1e-5 * (1 + g0[i].abs().max().item<double>())) << i;
 }
 
+namespace {
+// A t2m answer: every id up to the close is the motion id of its slot's level, the block ends after a
+// whole frame (2 persons x Q levels) and is followed by the end token. Returns the motion ids' count.
+size_t expect_whole_motion_block(const vim::VimModel& m, const std::vector<int64_t>& ids) {
+  const auto& v = m.vocab();
+  size_t i = 0;
+  for (; i < ids.size() && v.info(static_cast<int>(ids[i])).kind == text::TokenKind::kMotion; ++i)
+    EXPECT_EQ(v.info(static_cast<int>(ids[i])).q, static_cast<int>(i % Q)) << i;
+  EXPECT_LT(i + 1, ids.size());
+  if (i + 1 >= ids.size()) return i;
+  EXPECT_EQ(ids[i], v.special("</motion>"));
+  EXPECT_EQ(ids[i + 1], v.special("<|end|>"));
+  EXPECT_EQ(i % (2 * Q), 0u);
+  return i;
+}
+}  // namespace
+
 TEST(VimGenerate, MotionBlocksHoldLegalIdsAndWholeFrames) {
   World w("gen");
   vim::GenerateSettings g;
@@ -237,16 +254,8 @@ TEST(VimGenerate, MotionBlocksHoldLegalIdsAndWholeFrames) {
   auto res = w.model->generate(reqs, g);
   ASSERT_EQ(res.size(), 2u);
   const auto& v = w.model->vocab();
-  // t2m: every generated id up to the close is the motion id of its slot's level; the block ends
-  // after a whole frame (2 persons x Q levels) and is followed by the end token.
   const auto& ids = res[0].ids;
-  size_t i = 0;
-  for (; i < ids.size() && v.info(static_cast<int>(ids[i])).kind == text::TokenKind::kMotion; ++i)
-    EXPECT_EQ(v.info(static_cast<int>(ids[i])).q, static_cast<int>(i % Q)) << i;
-  ASSERT_LT(i + 1, ids.size());
-  EXPECT_EQ(ids[i], v.special("</motion>"));
-  EXPECT_EQ(ids[i + 1], v.special("<|end|>"));
-  EXPECT_EQ(i % (2 * Q), 0u);
+  const size_t i = expect_whole_motion_block(*w.model, ids);
   EXPECT_LE(i, static_cast<size_t>(6 * 2 * Q));
   EXPECT_EQ(res[0].codes.size(0) * 2 * Q, static_cast<int64_t>(i));
   // m2t: text ids only.
@@ -308,14 +317,7 @@ TEST(VimGuidance, GuidedT2MKeepsTheSlotRulesAndNeedsAModelTrainedForIt) {
   spec.caption_dropout = 0.1;
   vim::VimModel m(w.model->lm(), w.model->vocab(), w.text, spec, w.model->templates());
   const auto res = m.generate(reqs, g);
-  const auto& v = m.vocab();
-  const auto& ids = res[0].ids;
-  size_t i = 0;
-  for (; i < ids.size() && v.info(static_cast<int>(ids[i])).kind == text::TokenKind::kMotion; ++i)
-    EXPECT_EQ(v.info(static_cast<int>(ids[i])).q, static_cast<int>(i % Q)) << i;
-  ASSERT_LT(i + 1, ids.size());
-  EXPECT_EQ(ids[i], v.special("</motion>"));
-  EXPECT_EQ(i % (2 * Q), 0u);
+  expect_whole_motion_block(m, res[0].ids);
   EXPECT_EQ(res[1].ids, plain[1].ids);  // the m2t row is not guided
   EXPECT_NE(res[0].ids, plain[0].ids);  // a random LM: guidance 4 changes the greedy motion
 }
