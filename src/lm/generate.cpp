@@ -55,6 +55,7 @@ torch::Tensor sample_rows_cpu(const torch::Tensor& logits, const GenerateOptions
   const float* pl = logits.data_ptr<float>();
   const float ninf = -std::numeric_limits<float>::infinity();
   std::vector<float> x(static_cast<size_t>(V)), sorted;
+  std::vector<double> p(static_cast<size_t>(V));
   std::vector<int64_t> order;
   auto* cpu = at::check_generator<at::CPUGeneratorImpl>(gen);
   for (int64_t b = 0; b < B; ++b) {
@@ -79,7 +80,6 @@ torch::Tensor sample_rows_cpu(const torch::Tensor& logits, const GenerateOptions
     for (float v : x) mx = std::max(mx, v);
     VIMO_CHECK(mx > ninf && std::isfinite(mx), "sampling: no token of row " + std::to_string(b) + " has a finite logit");
     double z = 0;
-    std::vector<double> p(static_cast<size_t>(V));
     for (int64_t j = 0; j < V; ++j) z += (p[j] = x[j] == ninf ? 0.0 : std::exp(static_cast<double>(x[j] - mx)));
     if (o.top_p < 1.0) {  // drop a token once the more likely ones hold more than top_p of the mass
       order.resize(static_cast<size_t>(V));

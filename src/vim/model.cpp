@@ -517,9 +517,8 @@ std::vector<Result> VimModel::generate(const std::vector<Request>& reqs, const G
     extras.push_back(extra);
     cons.push_back(c);
     // Classifier-free guidance: the same phrasing without the caption is the unconditional prompt.
-    const bool from_caption = r.task == Task::kT2M || r.task == Task::kT2MSingle;
     uncond.emplace_back();
-    if (guided && from_caption) {
+    if (guided && task_from_caption(r.task)) {
       check_guidance();
       auto u = p_->chat.render(build_prompt(p_->templates, r.task, r.tmpl, "", codes, Q, false), true).ids;
       u.push_back(v.special(open_name(*kind)));

@@ -66,6 +66,7 @@ Task parse_task(const std::string& name, const std::string& what) {
 
 bool task_needs_pair(Task t) { return t != Task::kT2MSingle && t != Task::kM2TSingle; }
 bool task_needs_caption(Task t) { return t == Task::kT2M || t == Task::kM2T || t == Task::kT2MSingle || t == Task::kM2TSingle; }
+bool task_from_caption(Task t) { return t == Task::kT2M || t == Task::kT2MSingle; }
 
 std::optional<text::Segment::Kind> response_motion(Task t) {
   switch (t) {
@@ -280,7 +281,7 @@ Sample SampleStream::draw(int64_t n) const {
   s.tmpl = static_cast<int>(core::below(rng, templates_.get(s.task, s.with_caption).size()));
   s.caption = tc.captions.empty() ? 0 : static_cast<int>(core::below(rng, tc.captions.size()));
   // Drawn last and only when on, so a mixture without dropout draws exactly as before.
-  if (caption_dropout_ > 0 && (s.task == Task::kT2M || s.task == Task::kT2MSingle))
+  if (caption_dropout_ > 0 && task_from_caption(s.task))
     s.uncond = core::uniform01(rng) < caption_dropout_;
   return s;
 }

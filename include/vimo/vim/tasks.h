@@ -21,6 +21,7 @@ std::string task_name(Task t);  // "t2m", "m2t", "a2b", "b2a", "t2m_single", "m2
 Task parse_task(const std::string& name, const std::string& what);
 bool task_needs_pair(Task t);        // two persons present
 bool task_needs_caption(Task t);     // t2m, m2t (and reactions with the caption)
+bool task_from_caption(Task t);      // t2m, t2m_single: the caption alone asks for the motion
 // What the assistant answers with: a motion block of this kind, or text (nullopt).
 std::optional<text::Segment::Kind> response_motion(Task t);
 

@@ -29,8 +29,8 @@ vim::Request clip_request(vim::Task t, const data::TokenClip& clip, int64_t i) {
   vim::Request r;
   r.task = t;
   r.tmpl = static_cast<int>(i);
-  if (t != vim::Task::kT2M && t != vim::Task::kT2MSingle) r.codes = clip.codes;
-  const bool caption = (t == vim::Task::kT2M || t == vim::Task::kT2MSingle) || (reaction && i % 2 == 1);
+  if (!vim::task_from_caption(t)) r.codes = clip.codes;
+  const bool caption = vim::task_from_caption(t) || (reaction && i % 2 == 1);
   if (caption && !clip.captions.empty()) r.caption = clip.captions[static_cast<size_t>(i) % clip.captions.size()];
   return r;
 }

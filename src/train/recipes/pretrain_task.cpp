@@ -214,7 +214,7 @@ void PretrainTask::write_samples() {
       continue;
     }
     torch::Tensor motion;  // [T, P, 262]
-    if (r.task == vim::Task::kT2M || r.task == vim::Task::kT2MSingle) {
+    if (vim::task_from_caption(r.task)) {
       motion = model_.decode_motion(r.codes);
     } else {  // the pair: the given actor (decoded from its codes) and the generated reactor
       const int64_t actor = r.task == vim::Task::kA2B ? 0 : 1;
