@@ -10,6 +10,7 @@
 #include <iostream>
 #include <limits>
 
+#include "data_test_util.h"
 #include "vimo/core/error.h"
 #include "vimo/core/fs.h"
 #include "vimo/motion/bvh.h"
@@ -42,15 +43,6 @@ torch::Tensor read_back(const std::string& text, const std::string& name) {
   }
   return pos.index_select(1, torch::tensor(idx));
 }
-
-struct TmpDir {
-  std::string path = "motion_bvh_tmp_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  // Not fs::remove_all: libtorch exports a broken copy of that symbol that segfaults when called.
-  TmpDir() { clear(); }
-  ~TmpDir() { clear(); }
-  void clear() const { (void)std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 }  // namespace
 
@@ -147,13 +139,13 @@ TEST(MotionBvhExport, NonRigidBonesKeepDirections) {
 }
 
 TEST(MotionBvhExport, GroupFilesAndImport) {
-  TmpDir tmp;
+  vimo::data::testing::TempDir tmp;
   auto g = synth_group(2, 0, GroupType::kCircleDance, 3);
   auto features = group_features(g);  // [T, 3, 262], canonical to person A
   auto joints = features_to_joints(features);
-  auto paths = export_features_bvh(bvh_prefix(tmp.path + "/", "scene"), features);
+  auto paths = export_features_bvh(bvh_prefix(tmp.path.string() + "/", "scene"), features);
   ASSERT_EQ(paths.size(), 3u);
-  EXPECT_EQ(paths[2], (fs::path(tmp.path) / "scene_C.bvh").string());
+  EXPECT_EQ(paths[2], tmp.file("scene_C.bvh"));
   for (int p = 0; p < 3; ++p) {
     auto back = read_back(vimo::core::read_file(paths[static_cast<size_t>(p)]), paths[static_cast<size_t>(p)]);
     EXPECT_LT(maxdiff(back, joints.select(1, p)), 1e-5) << paths[static_cast<size_t>(p)];
@@ -172,26 +164,26 @@ TEST(MotionBvhExport, GroupFilesAndImport) {
 }
 
 TEST(MotionBvhExport, NamedErrors) {
-  TmpDir tmp;
+  vimo::data::testing::TempDir tmp;
   auto j = synth_clip(1, 0).joints.select(1, 0);
   EXPECT_THROW(bvh_text(j.narrow(1, 0, 21), 30, "x"), vimo::Error);
   EXPECT_THROW(bvh_text(j, 0, "x"), vimo::Error);
   auto bad = j.clone();
   bad[4][7][1] = std::numeric_limits<float>::quiet_NaN();
   try {
-    write_bvh(tmp.path + "/nan.bvh", bad);
+    write_bvh(tmp.file("nan.bvh"), bad);
     FAIL();
   } catch (const vimo::Error& e) {
     EXPECT_NE(std::string(e.what()).find("nan.bvh"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("frame 4"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(fs::exists(tmp.path + "/nan.bvh"));
+  EXPECT_FALSE(fs::exists(tmp.file("nan.bvh")));
   // A bad person stops the whole clip before any file is written.
   auto pair = torch::stack({j, bad}, 1);
-  EXPECT_THROW(write_bvh_persons(tmp.path + "/pair", pair), vimo::Error);
-  EXPECT_FALSE(fs::exists(tmp.path + "/pair_A.bvh"));
-  EXPECT_THROW(export_features_bvh(tmp.path + "/f", torch::zeros({10, 2, 261})), vimo::Error);
-  EXPECT_THROW(write_bvh_persons(tmp.path + "/many", j.unsqueeze(1).expand({-1, 9, -1, -1})), vimo::Error);
+  EXPECT_THROW(write_bvh_persons(tmp.file("pair"), pair), vimo::Error);
+  EXPECT_FALSE(fs::exists(tmp.file("pair_A.bvh")));
+  EXPECT_THROW(export_features_bvh(tmp.file("f"), torch::zeros({10, 2, 261})), vimo::Error);
+  EXPECT_THROW(write_bvh_persons(tmp.file("many"), j.unsqueeze(1).expand({-1, 9, -1, -1})), vimo::Error);
   EXPECT_EQ(bvh_prefix("out/take.bvh", "x"), "out/take");
   EXPECT_EQ(bvh_prefix("out/take", "x"), "out/take");
 }
