@@ -282,6 +282,18 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
     EmbeddingSet ctrl{te, embed_clips(s.ev.model, gen), gt_motion, torch::Tensor()};
     j["rows"]["random_tokens"] = protocol_row(p, score_replications(ctrl, p, R, o.seed));
   }
+  // Ceiling: each real clip's own cached codes at the LM's motion levels, decoded, scored with the
+  // GT captions; no generator of this run can beat the tokenizer at the levels it reads.
+  {
+    const int64_t Q = s.model.spec().layers;
+    std::vector<torch::Tensor> gen;
+    for (int64_t i = 0; i < N; ++i) {
+      bool ok = false;
+      gen.push_back(normalized_or_mean(s.ev, decode_or_blank(s.model, s.cache.clip(s.rows[i]).codes.narrow(2, 0, Q), &ok), 2));
+    }
+    EmbeddingSet ceil{gt_text, embed_clips(s.ev.model, gen), gt_motion, torch::Tensor()};
+    j["rows"]["gt_tokens"] = protocol_row(p, score_replications(ceil, p, R, o.seed));
+  }
   j["clips"] = N;
   j["generations"] = G;
   j["valid_motions"] = {{"valid", valid}, {"total", total}};

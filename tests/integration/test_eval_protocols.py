@@ -60,7 +60,7 @@ def test_t2m_protocol_and_resume(vimo_bin, world):
     p = protocol(vimo_bin, world, "t2m")
     j = json.loads((world["lm"] / "eval" / "t2m_test.json").read_text())
     assert j["task"] == "t2m" and j["protocol"] == "intergen" and j["replications"] == int(REPS)
-    assert set(j["rows"]) == {"gt", "model", "random_tokens"}
+    assert set(j["rows"]) == {"gt", "model", "random_tokens", "gt_tokens"}
     for row in j["rows"].values():
         summary_ok(row, ["r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity"])
     n = j["clips"]
