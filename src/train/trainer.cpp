@@ -304,6 +304,7 @@ std::string Trainer::save(const core::NamedTensors& optimizer_state) {
     nlohmann::json s;
     s["format"] = kStateFormat;
     s["step"] = step_;
+    s["total_steps"] = o_.train.steps;
     s["rng"] = rng_state();
     s["data"] = task_.data_state();
     s["best_metric"] = o_.train.best_metric;
@@ -334,6 +335,18 @@ void Trainer::restore(const std::string& dir) {
   best_step_ = s.value("best_step", int64_t{-1});
   if (s.contains("last_val")) last_val_ = s["last_val"].get<std::map<std::string, double>>();
   log::info("resumed from ", dir, " at step ", step_);
+  // A longer or shorter train.steps than the checkpoint was trained toward stretches the schedule
+  // from here on (a cosine restarts from a higher rate when lengthened): said, not refused.
+  const int64_t was_total = s.value("total_steps", o_.train.steps);
+  if (was_total != o_.train.steps) {
+    const double was = learning_rate(o_.optim, step_, was_total), now = learning_rate(o_.optim, step_, o_.train.steps);
+    const std::string msg = "train.steps is " + std::to_string(o_.train.steps) + ", the checkpoint was trained toward " +
+                            std::to_string(was_total) + ": the learning-rate schedule now spans " +
+                            std::to_string(o_.train.steps) + " steps (lr at step " + std::to_string(step_) + ": " +
+                            c10::str(now) + ", was " + c10::str(was) + ")";
+    if (std::abs(now - was) > 1e-12 * std::max(1.0, std::abs(was))) log::warn(msg);
+    else log::info(msg);
+  }
 }
 
 void Trainer::run_validation() {

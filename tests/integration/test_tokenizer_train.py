@@ -82,6 +82,7 @@ def test_train_resume_eval(vimo_bin, tmp_path, packed):
     p = run_vimo(vimo_bin, "tokenizer", "train", "--config", cfg, f"run.dir={run}", f"data.packed={d}",
                  *more, "train.steps=8")
     assert "resumed from" in p.stdout + p.stderr and "step 8/8" in p.stdout + p.stderr
+    assert "train.steps is 8, the checkpoint was trained toward 6" in p.stdout + p.stderr
 
     p = run_vimo(vimo_bin, "tokenizer", "eval", "--run", run, "--split", "test")
     res = json.loads((run / "eval_test.json").read_text())
