@@ -266,32 +266,25 @@ nlohmann::ordered_json evaluate_t2m(const RunProtocolOptions& o) {
   }
   j["rows"]["model"] = protocol_row(p, score_replications(model_set, p, R, o.seed));
 
-  // Control: uniformly random codes of each real clip's length, decoded.
+  // Control and ceiling from one read of each clip's cached codes: uniformly random codes of the
+  // clip's token length, and the clip's own codes at the LM's motion levels (scored with the GT
+  // captions: no generator of this run can beat the tokenizer at the levels it reads). Both decoded.
   {
     const auto& sp = s.model.spec();
-    std::vector<torch::Tensor> gen;
+    std::vector<torch::Tensor> random_gen, real_gen;
     for (int64_t i = 0; i < N; ++i) {
       const auto c = s.cache.clip(s.rows[i]);
       auto gen_rng = at::make_generator<at::CPUGeneratorImpl>(core::derive_seed(o.seed, kRandomCodes, i));
       auto codes = torch::randint(sp.codebook_size, {std::max<int64_t>(1, c.codes.size(0)), 2, sp.layers}, gen_rng,
                                   torch::kLong);
       bool ok = false;
-      gen.push_back(normalized_or_mean(s.ev, decode_or_blank(s.model, codes, &ok), 2));
+      random_gen.push_back(normalized_or_mean(s.ev, decode_or_blank(s.model, codes, &ok), 2));
+      real_gen.push_back(normalized_or_mean(s.ev, decode_or_blank(s.model, c.codes.narrow(2, 0, sp.layers), &ok), 2));
     }
     auto te = embed_ids(s.ev.model, s.ev.tokenize(pass_captions(s, o.seed, 0)), s.ev.eot);
-    EmbeddingSet ctrl{te, embed_clips(s.ev.model, gen), gt_motion, torch::Tensor()};
+    EmbeddingSet ctrl{te, embed_clips(s.ev.model, random_gen), gt_motion, torch::Tensor()};
     j["rows"]["random_tokens"] = protocol_row(p, score_replications(ctrl, p, R, o.seed));
-  }
-  // Ceiling: each real clip's own cached codes at the LM's motion levels, decoded, scored with the
-  // GT captions; no generator of this run can beat the tokenizer at the levels it reads.
-  {
-    const int64_t Q = s.model.spec().layers;
-    std::vector<torch::Tensor> gen;
-    for (int64_t i = 0; i < N; ++i) {
-      bool ok = false;
-      gen.push_back(normalized_or_mean(s.ev, decode_or_blank(s.model, s.cache.clip(s.rows[i]).codes.narrow(2, 0, Q), &ok), 2));
-    }
-    EmbeddingSet ceil{gt_text, embed_clips(s.ev.model, gen), gt_motion, torch::Tensor()};
+    EmbeddingSet ceil{gt_text, embed_clips(s.ev.model, real_gen), gt_motion, torch::Tensor()};
     j["rows"]["gt_tokens"] = protocol_row(p, score_replications(ceil, p, R, o.seed));
   }
   j["clips"] = N;
