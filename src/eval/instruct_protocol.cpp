@@ -182,14 +182,19 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Scores.
-  std::vector<double> gen_err, src_err, copy_err;
-  std::vector<torch::Tensor> gen_clips, tgt_clips, src_clips;
-  std::vector<std::string> tgt_caps, src_caps;
-  int64_t edit_n = 0, closer = 0, closer_copy = 0, no_motion = 0;
-  std::map<std::string, std::array<int64_t, 4>> per_edit;  // kind -> cases, closer, no motion, closer than the copy
+  std::vector<double> gen_err, src_err, copy_err, truth_tok_err;
+  std::vector<torch::Tensor> gen_clips, tgt_clips, src_clips, tok_clips;  // normalized, every editing case but gen
+  std::vector<int64_t> gen_case;  // editing case (index into tgt_clips) of each generated clip
+  std::vector<std::string> tgt_caps, src_caps, edit_kinds;
+  std::map<std::string, std::array<int64_t, 2>> pref_gen, pref_tok, pref_true;  // kind -> preferred, cases
+  int64_t edit_n = 0, closer = 0, closer_copy = 0, no_motion = 0, truth_tok_closer = 0;
+  // kind -> cases, closer, no motion, closer than the copy, the tokenized truth closer than the source
+  std::map<std::string, std::array<int64_t, 5>> per_edit;
   std::vector<CaptionSet> reasoning_sets;
   int64_t reason_n = 0, reason_ok = 0, story_n = 0, story_valid = 0, story_exact = 0;
   std::map<std::string, std::array<int64_t, 2>> per_form;
+  // A clip through the run's own tokenizer at the LM's levels.
+  auto tokenized = [&](const torch::Tensor& f) { return model.decode_motion(model.encode_motion(f.to(dev))).cpu(); };
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];
     const auto& task = c.rec->task;
@@ -202,8 +207,19 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
       src_err.push_back(se);
       // The copy baseline: the source through the run's own tokenizer and levels, the best a model that
       // ignores the instruction can return (fine edits are smaller than the tokenizer's error).
-      const double ce = joint_error(model.decode_motion(model.encode_motion(src.to(dev))).cpu(), tgt);
+      const double ce = joint_error(tokenized(src), tgt);
       copy_err.push_back(ce);
+      // The ceiling: the true edited scene itself through the tokenizer, the best any answer can return.
+      const auto tt = tokenized(tgt);
+      const double te = joint_error(tt, tgt);
+      truth_tok_err.push_back(te);
+      if (te < se) ++truth_tok_closer, ++pe[4];
+      tgt_clips.push_back(ev.normalizer.normalize(tgt));
+      src_clips.push_back(ev.normalizer.normalize(src));
+      tok_clips.push_back(ev.normalizer.normalize(tt));
+      tgt_caps.push_back(c.meta.at("target_caption").get<std::string>());
+      src_caps.push_back(c.meta.at("source_caption").get<std::string>());
+      edit_kinds.push_back(kind);
       auto gen = answer_motion(model, answers[i]);
       if (!gen.defined()) {
         ++no_motion, ++pe[2];
@@ -214,10 +230,7 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
       if (ge < se) ++closer, ++pe[1];
       if (ge < ce) ++closer_copy, ++pe[3];
       gen_clips.push_back(ev.normalizer.normalize(gen));
-      tgt_clips.push_back(ev.normalizer.normalize(tgt));
-      src_clips.push_back(ev.normalizer.normalize(src));
-      tgt_caps.push_back(c.meta.at("target_caption").get<std::string>());
-      src_caps.push_back(c.meta.at("source_caption").get<std::string>());
+      gen_case.push_back(static_cast<int64_t>(tgt_clips.size()) - 1);
     } else if (task == "reasoning") {
       ++reason_n;
       const auto text = vim::turn_text(answers[i]);
@@ -244,25 +257,54 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
                    {"mpjpe_mm", mean_ci(gen_err)}};
   ojson source = {{"mpjpe_mm", mean_ci(src_err)}};
   ojson copy = {{"mpjpe_mm", mean_ci(copy_err)}};
-  if (!gen_clips.empty()) {
-    auto ge = embed_clips(ev.model, gen_clips), te = embed_clips(ev.model, tgt_clips), se = embed_clips(ev.model, src_clips);
+  ojson truth_tok = {{"closer_than_source_rate", rate(truth_tok_closer, edit_n)}, {"mpjpe_mm", mean_ci(truth_tok_err)}};
+  ojson truth;
+  if (!tgt_clips.empty()) {
+    auto te = embed_clips(ev.model, tgt_clips), se = embed_clips(ev.model, src_clips), ke = embed_clips(ev.model, tok_clips);
     auto tt = embed_ids(ev.model, ev.tokenize(tgt_caps), ev.eot), st = embed_ids(ev.model, ev.tokenize(src_caps), ev.eot);
-    // The evaluator prefers the edited caption when the generated motion lies nearer to it (Euclidean, as MM-Dist).
-    auto dt = (ge - tt).norm(2, 1), ds_ = (ge - st).norm(2, 1);
-    int64_t pref = 0, pref_n = 0;
-    for (size_t k = 0; k < tgt_caps.size(); ++k) {
-      if (tgt_caps[k] == src_caps[k]) continue;  // an edit the captions do not tell apart (e.g. persons swapped)
-      ++pref_n;
-      pref += dt[static_cast<int64_t>(k)].item<double>() < ds_[static_cast<int64_t>(k)].item<double>();
-    }
-    editing["caption_preferred_rate"] = rate(pref, pref_n);
-    if (gen_clips.size() >= 2) {
-      editing["fid"] = value(fid(ge, te));
+    // The evaluator prefers the edited caption for a motion that lies nearer to it (Euclidean, as MM-Dist);
+    // cases whose captions do not tell the edit apart (e.g. persons swapped) are left out. m: the motions
+    // scored, case_of: their editing case; counts per edit kind go to `kinds` (hits, cases).
+    auto preferred = [&](const torch::Tensor& m, const std::vector<int64_t>& case_of,
+                         std::map<std::string, std::array<int64_t, 2>>& kinds) {
+      auto idx = torch::tensor(case_of, torch::kLong);
+      auto dt = (m - tt.index_select(0, idx)).norm(2, 1), ds_ = (m - st.index_select(0, idx)).norm(2, 1);
+      int64_t pref = 0, n = 0;
+      for (size_t k = 0; k < case_of.size(); ++k) {
+        const auto c = static_cast<size_t>(case_of[k]);
+        if (tgt_caps[c] == src_caps[c]) continue;
+        const bool hit = dt[static_cast<int64_t>(k)].item<double>() < ds_[static_cast<int64_t>(k)].item<double>();
+        ++n, pref += hit;
+        ++kinds[edit_kinds[c]][1], kinds[edit_kinds[c]][0] += hit;
+      }
+      return std::make_pair(pref, n);
+    };
+    std::vector<int64_t> all(tgt_clips.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int64_t>(k);
+    const auto [tp, tn] = preferred(te, all, pref_true);
+    const auto [kp, kn] = preferred(ke, all, pref_tok);
+    truth = {{"caption_preferred_rate", rate(tp, tn)}};
+    truth_tok["caption_preferred_rate"] = rate(kp, kn);
+    if (tgt_clips.size() >= 2) {
       source["fid"] = value(fid(se, te));
+      truth_tok["fid"] = value(fid(ke, te));
     }
-    j["caption_preference_cases"] = pref_n;
+    if (!gen_clips.empty()) {
+      auto ge = embed_clips(ev.model, gen_clips);
+      const auto [gp, gn] = preferred(ge, gen_case, pref_gen);
+      editing["caption_preferred_rate"] = rate(gp, gn);
+      j["caption_preference_cases"] = gn;
+      if (gen_clips.size() >= 2) editing["fid"] = value(fid(ge, te.index_select(0, torch::tensor(gen_case, torch::kLong))));
+    }
   }
   ojson reasoning = {{"accuracy", rate(reason_ok, reason_n)}};
+  {
+    // The measure: before/after questions only (why and show-before are scored in "accuracy").
+    int64_t n = 0, ok = 0;
+    for (const char* f : {"before", "after"})
+      if (auto it = per_form.find(f); it != per_form.end()) n += it->second[0], ok += it->second[1];
+    reasoning["accuracy_before_after"] = rate(ok, n);
+  }
   if (!reasoning_sets.empty()) {
     const auto cs = caption_scores(reasoning_sets, o.captions);
     reasoning["bleu_4"] = value(cs.bleu[3]);
@@ -271,12 +313,22 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
     else j["meteor_note"] = cs.meteor_note;
   }
   ojson story = {{"valid_next_rate", rate(story_valid, story_n)}, {"exact_next_rate", rate(story_exact, story_n)}};
-  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"source_tokenized", copy}, {"reasoning", reasoning},
-               {"story", story}};
+  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"source_tokenized", copy}, {"edited_tokenized", truth_tok}};
+  if (!truth.empty()) j["rows"]["edited_true"] = truth;
+  j["rows"]["reasoning"] = reasoning;
+  j["rows"]["story"] = story;
   ojson pe = ojson::object();
-  for (const auto& [k, v] : per_edit)
-    pe[k] = {{"cases", v[0]}, {"closer_than_source_rate", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])},
-             {"closer_than_copy_rate", static_cast<double>(v[3]) / std::max<int64_t>(1, v[0])}, {"no_motion", v[2]}};
+  for (const auto& [k, v] : per_edit) {
+    auto share = [](int64_t hits, int64_t n) { return static_cast<double>(hits) / static_cast<double>(std::max<int64_t>(1, n)); };
+    pe[k] = {{"cases", v[0]}, {"closer_than_source_rate", share(v[1], v[0])}, {"closer_than_copy_rate", share(v[3], v[0])},
+             {"edited_tokenized_closer_than_source_rate", share(v[4], v[0])}, {"no_motion", v[2]}};
+    // Caption preference per kind: of the model's motions, of the tokenized and of the true edited scenes.
+    for (const auto& [name, m] : {std::make_pair("caption_preferred_rate", &pref_gen),
+                                  std::make_pair("edited_tokenized_caption_preferred_rate", &pref_tok),
+                                  std::make_pair("edited_true_caption_preferred_rate", &pref_true)})
+      if (auto it = m->find(k); it != m->end()) pe[k][name] = share(it->second[0], it->second[1]);
+    if (auto it = pref_true.find(k); it != pref_true.end()) pe[k]["caption_preference_cases"] = it->second[1];
+  }
   j["per_edit"] = pe;
   ojson pf = ojson::object();
   for (const auto& [k, v] : per_form) pf[k] = {{"cases", v[0]}, {"accuracy", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])}};
@@ -292,7 +344,13 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
       {"mpjpe_mm", "22 joints, both persons, metres -> mm, each clip in its pair's canonical frame, frames both have"},
       {"caption_preferred_rate", "the evaluator puts the generated motion nearer the edited caption than the source caption "
                                  "(cases whose captions differ)"},
-      {"accuracy", "the first interaction the answer names is the true one (before/after/why questions)"},
+      {"accuracy", "the first interaction the answer names is the true one (every question form: before, after, why, "
+                   "show_before)"},
+      {"accuracy_before_after", "the same over the before and after questions only"},
+      {"edited_tokenized", "the true edited scene passed through the run's tokenizer at the LM's levels: the best a "
+                           "tokenized answer can be, so its rates bound the editing row's"},
+      {"edited_true", "the true edited scene itself: how often the evaluator tells the edited caption from the source "
+                      "caption on real motion, the bound of caption_preferred_rate"},
       {"valid_next_rate", "story: the first interaction named in the answer after the first scene is one the scripted "
                           "sequences allow next"}};
   const std::string out = o.out.empty() ? (fs::path(o.run) / "eval" / ("instruct_" + o.split + ".json")).string() : o.out;

@@ -120,10 +120,20 @@ def test_eval_instruct_chat_and_generate(world, vimo_bin, tmp_path):
                  "--meteor", "off", "--threads", 1, "--rows", 2]
     run_vimo(vimo_bin, *eval_args)
     j = json.loads((run / "eval" / "instruct_test.json").read_text())
-    assert set(j["rows"]) == {"editing", "source_unedited", "source_tokenized", "reasoning", "story"}
+    assert set(j["rows"]) == {"editing", "source_unedited", "source_tokenized", "edited_tokenized", "edited_true",
+                              "reasoning", "story"}
     for row in j["rows"].values():
         for m in row.values():
             assert set(m) == {"mean", "ci95"} and np.isfinite(m["mean"])
+    # The tokenized truth is the bound of a tokenized answer: its error is the tokenizer's own, far below
+    # the distance between two different scenes, and below the copied source's.
+    rows = j["rows"]
+    assert rows["edited_tokenized"]["mpjpe_mm"]["mean"] < rows["source_tokenized"]["mpjpe_mm"]["mean"]
+    assert 0.0 <= rows["edited_true"]["caption_preferred_rate"]["mean"] <= 1.0
+    forms = j["per_reasoning_form"]
+    n = sum(forms[f]["cases"] for f in ("before", "after") if f in forms)
+    ok = sum(round(forms[f]["accuracy"] * forms[f]["cases"]) for f in ("before", "after") if f in forms)
+    assert rows["reasoning"]["accuracy_before_after"]["mean"] == pytest.approx(ok / n if n else 0.0)
     # The answers are cached batch by batch: a rerun reuses them all and scores the same; a run killed
     # after some batches (here: the last batch file removed) makes only the missing ones.
     samples = run / "eval" / "samples" / "instruct_test"
