@@ -206,4 +206,8 @@ motion::Clip swap_clip(const motion::Clip& c) {
   return m;
 }
 
+std::string retimed_caption(const std::string& caption, bool slower) {
+  return caption + (slower ? " They move slowly." : " They move quickly.");
+}
+
 }  // namespace vimo::data

@@ -209,8 +209,8 @@ Built editing(const SynthConversationOptions& o, int64_t n, Draw& d, const std::
     const int64_t T = src.feats.size(0);
     const bool slow = T * 3 / 2 <= motion::kMaxClipFrames - 2 && (T < 60 || d.u() < 0.5);
     kind = slow ? "speed_slow" : "speed_fast";
-    edit.feats = motion::resample(src.feats, 30.0, slow ? 45.0 : 20.0);
-    for (const auto& c : src.captions) edit.captions.push_back(c + (slow ? " They move slowly." : " They move quickly."));
+    edit.feats = motion::retime_features(src.feats, slow ? kRetimeFactor : 1.0 / kRetimeFactor);
+    for (const auto& c : src.captions) edit.captions.push_back(retimed_caption(c, slow));
     instruction = d.of(slow ? kEditSlow : kEditFast);
   } else {  // initiator: the same scene with the persons' order exchanged
     edit.feats = swap_persons(src.feats);

@@ -145,6 +145,25 @@ torch::Tensor joints_to_features(const std::vector<torch::Tensor>& joints, const
   return out.to(torch::kFloat32);
 }
 
+torch::Tensor retime_features(const torch::Tensor& f, double factor) {
+  VIMO_CHECK(f.dim() == 3 && f.size(2) == kFeatureDim && f.size(0) >= 1,
+             "retime_features: expected [T, P, 262] features, got " + c10::str(f.sizes()));
+  VIMO_CHECK(factor > 0 && std::isfinite(factor), "retime_features: the factor must be positive, got " + std::to_string(factor));
+  const int64_t T = f.size(0), P = f.size(1);
+  auto x = f.to(torch::kFloat64);
+  auto pos = x.narrow(-1, kPosChannels, 66).reshape({T, P, kNumJoints, 3});
+  auto vel = x.narrow(-1, kVelChannels, 66).reshape({T, P, kNumJoints, 3});
+  auto joints = torch::cat({pos, (pos[T - 1] + vel[T - 1]).unsqueeze(0)}, 0);  // [T+1, P, 22, 3]
+  auto rot = x.narrow(-1, kRotChannels, 126).reshape({T, P, kNumJoints - 1, 6});
+  rot = torch::cat({rot, rot[T - 1].unsqueeze(0)}, 0);  // [T+1, P, 21, 6]
+  FeatureOptions o;
+  o.fps = kFps / factor;
+  o.name = "retimed clip";
+  std::vector<torch::Tensor> js, rs;
+  for (int64_t p = 0; p < P; ++p) js.push_back(joints.select(1, p)), rs.push_back(rot.select(1, p));
+  return joints_to_features(js, rs, o);
+}
+
 torch::Tensor features_to_joints(const torch::Tensor& f) {
   VIMO_CHECK(f.dim() >= 1 && f.size(-1) == kFeatureDim,
              "features_to_joints: expected [..., 262] features, got " + c10::str(f.sizes()));

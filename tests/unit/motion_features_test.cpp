@@ -251,6 +251,33 @@ TEST(MotionFeatures, ResampleAndGivenRotations) {
   EXPECT_LT(maxdiff(features_to_rotations(g.select(1, 0)), rot.narrow(0, 0, 60).narrow(1, 1, 21)), 1e-6);
 }
 
+// Retiming features equals computing them from the skeleton taken at another rate: positions and
+// velocities of the same joints, rotations (interpolated 6D here, inverse kinematics in the reference)
+// close, foot contacts nearly all the same.
+TEST(MotionFeatures, RetimeMatchesTheRetimedSkeleton) {
+  auto a = walk(91, 0.02), b = move(walk(91, 0.015), 2.5, 0.8, 0.0, 1.2);
+  auto f = joints_to_features({a, b});  // [90, 2, 262]
+  for (double factor : {1.5, 2.0 / 3.0}) {
+    FeatureOptions o;
+    o.fps = kFps / factor;
+    auto ref = joints_to_features({a, b}, {}, o), got = retime_features(f, factor);
+    ASSERT_EQ(got.sizes(), ref.sizes()) << factor;
+    EXPECT_NEAR(static_cast<double>(got.size(0)), 90 * factor, 1.0);
+    EXPECT_LT(maxdiff(got.narrow(-1, kPosChannels, 66), ref.narrow(-1, kPosChannels, 66)), 1e-5) << factor;
+    EXPECT_LT(maxdiff(got.narrow(-1, kVelChannels, 66), ref.narrow(-1, kVelChannels, 66)), 1e-5) << factor;
+    EXPECT_LT(maxdiff(got.narrow(-1, kRotChannels, 126), ref.narrow(-1, kRotChannels, 126)), 0.05) << factor;
+    auto same = got.narrow(-1, kContactChannels, 4).eq(ref.narrow(-1, kContactChannels, 4)).to(torch::kFloat64).mean();
+    EXPECT_GT(same.item<double>(), 0.97) << factor;
+  }
+  // Velocities follow the rate: half as fast per frame when played twice as slow.
+  auto slow = retime_features(f, 2.0);
+  const double v0 = f.narrow(-1, kVelChannels, 66).abs().mean().item<double>();
+  const double v1 = slow.narrow(-1, kVelChannels, 66).abs().mean().item<double>();
+  EXPECT_NEAR(v1 / v0, 0.5, 0.02);
+  EXPECT_THROW(retime_features(f, 0.0), vimo::Error);
+  EXPECT_THROW(retime_features(f.select(1, 0), 1.5), vimo::Error);
+}
+
 // A synthetic pair whose person A slides over the floor for 20 frames (0.75 m/s, every joint): the
 // cleanup holds the planted feet, keeps the leg's bone lengths and touches nothing but knees, ankles
 // and toes (positions and their velocities).

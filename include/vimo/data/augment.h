@@ -40,6 +40,12 @@ torch::Tensor swap_persons(const torch::Tensor& x);
 // "first person" <-> "second person", "person A" <-> "person B", "the former" <-> "the latter", ...
 std::string swap_caption(const std::string& text);
 
+// Speed: a clip played kRetimeFactor times slower or faster (motion::retime_features) and its caption,
+// "<caption> They move slowly." / "... quickly." (the speed edits of `vimo data conversations` and the
+// evaluator's `data.retime` augmentation share the words).
+constexpr double kRetimeFactor = 1.5;
+std::string retimed_caption(const std::string& caption, bool slower);
+
 // Whole-clip forms; the id gets a suffix ("#mirror", "#swap").
 motion::Clip mirror_clip(const motion::Clip& c);
 motion::Clip swap_clip(const motion::Clip& c);

@@ -54,6 +54,12 @@ torch::Tensor joints_to_features(const std::vector<torch::Tensor>& joints,
                                  const std::vector<torch::Tensor>& rotations = {},
                                  const FeatureOptions& opts = {}, CanonicalFrame* frame = nullptr);
 
+// A [T, P, 262] clip played `factor` times slower (> 1) or faster (< 1): its joints (T + 1 frames, the
+// last one from the last velocities) and rotations taken as recorded at 30 / factor fps and passed
+// through joints_to_features, so positions, rotations, velocities and foot contacts are those of the
+// retimed skeleton. Returns [T', P, 262] float32, T' ~ T * factor.
+torch::Tensor retime_features(const torch::Tensor& features, double factor);
+
 // Features [..., 262] -> joints [..., 22, 3] (the position channels).
 torch::Tensor features_to_joints(const torch::Tensor& features);
 // Features [..., 262] -> local rotations of joints 1..21 as matrices [..., 21, 3, 3].

@@ -9,6 +9,8 @@
 #include "vimo/core/fs.h"
 #include "vimo/core/log.h"
 #include "vimo/core/rng.h"
+#include "vimo/data/augment.h"
+#include "vimo/motion/features.h"
 #include "vimo/eval/embedding_metrics.h"
 #include "vimo/eval/metric_protocol.h"
 #include "vimo/text/sentencepiece.h"
@@ -21,6 +23,7 @@ namespace vimo::train {
 namespace {
 
 constexpr uint64_t kCaptionStream = 0x43415054494f4eull;  // "CAPTION"
+constexpr uint64_t kRetimeStream = 0x524554494d45ull;  // "RETIME"
 constexpr uint64_t kShuffleStream = 0x53485546464c45ull;  // "SHUFFLE"
 
 // The first caption of each clip (validation is deterministic); clips without a caption are skipped.
@@ -64,13 +67,15 @@ class EvaluatorTask : public Task {
       VIMO_CHECK(!cs.empty(), "clip '" + b.ids[i] + "' of '" + c_.data.packed + "' has no caption");
       caps.push_back(cs[core::below(rng, cs.size())]);
     }
+    const auto lengths = c_.data.retime > 0 ? retime(b, m, caps) : b.lengths;
     // Two clips drawn with the same caption text are not negatives of each other (InterCLIP counts
     // them as such; synthetic captions repeat often enough for it to matter).
     auto same = torch::zeros({B, B}, torch::kBool);
     auto sa = same.accessor<bool, 2>();
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < B; ++j) sa[i][j] = caps[i] == caps[j];  // the loss ignores the diagonal
-    auto me = ev_.model->encode_motion(m.reshape({B, T, -1}).to(dev_), b.lengths.clamp_max(T).to(dev_));
+    const int64_t Tm = m.size(1);
+    auto me = ev_.model->encode_motion(m.reshape({B, Tm, -1}).to(dev_), lengths.clamp_max(Tm).to(dev_));
     auto te = ev_.model->encode_text(ev_.tokenize(caps).to(dev_), ev_.eot);
     auto loss = ev_.model->contrastive_loss(me, te, same);
     StepOutput s;
@@ -95,6 +100,47 @@ class EvaluatorTask : public Task {
   }
 
   nlohmann::json data_state() const override { return loader_->state(); }
+
+  // data.retime: a drawn share of the batch played 1.5 times slower or faster (the skeleton retimed,
+  // motion::retime_features), the caption saying so; m [B, T, P, F] normalized is rebuilt and the
+  // new lengths [B] returned.
+  torch::Tensor retime(const data::ClipBatch& b, torch::Tensor& m, std::vector<std::string>& caps) {
+    const auto& o = ev_.model->options();
+    std::mt19937_64 rng(core::derive_seed(c_.run.seed, kRetimeStream, (b.epoch << 32) + b.cursor));
+    const int64_t B = m.size(0), P = m.size(2);
+    std::vector<torch::Tensor> clips(static_cast<size_t>(B));
+    int64_t longest = 0;
+    bool any = false;
+    for (int64_t i = 0; i < B; ++i) {
+      const int64_t L = std::min<int64_t>(b.lengths[i].item<int64_t>(), m.size(1));
+      auto x = m[i].narrow(0, 0, L);  // [L, P, F]
+      const bool draw = core::uniform01(rng) < c_.data.retime;
+      const bool slower = core::uniform01(rng) < 0.5 && L * data::kRetimeFactor <= static_cast<double>(o.max_frames);
+      if (draw && L >= 8) {
+        const int64_t persons = b.persons[i].item<int64_t>();
+        auto raw = ev_.normalizer.denormalize(x.narrow(1, 0, persons));
+        auto y = ev_.normalizer.normalize(
+            motion::retime_features(raw, slower ? data::kRetimeFactor : 1.0 / data::kRetimeFactor));
+        y = y.narrow(0, 0, std::min<int64_t>(y.size(0), o.max_frames));
+        if (persons < P) y = torch::cat({y, torch::zeros({y.size(0), P - persons, y.size(2)}, y.options())}, 1);
+        x = y.to(m.dtype());
+        caps[static_cast<size_t>(i)] = data::retimed_caption(caps[static_cast<size_t>(i)], slower);
+        any = true;
+      }
+      clips[static_cast<size_t>(i)] = x;
+      longest = std::max(longest, x.size(0));
+    }
+    if (!any) return b.lengths;
+    auto out = torch::zeros({B, longest, P, m.size(3)}, m.options());
+    std::vector<int64_t> lengths(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) {
+      const auto& x = clips[static_cast<size_t>(i)];
+      out[i].narrow(0, 0, x.size(0)).copy_(x);
+      lengths[static_cast<size_t>(i)] = x.size(0);
+    }
+    m = out;
+    return torch::tensor(lengths, torch::kLong);
+  }
   void load_data_state(const nlohmann::json& s) override { loader_->load_state(s); }
 
  private:
@@ -173,6 +219,11 @@ int train_evaluator(const EvaluatorConfig& c, const std::string& yaml) {
       for (const auto& cs : train_ds.index().captions)
         for (const auto& s : cs)
           if (!s.empty()) lines.push_back(s);
+      // data.retime: the speed words in the share of captions that will carry them.
+      if (c.data.retime > 0) {
+        const size_t n = lines.size(), every = static_cast<size_t>(std::max(1.0, std::round(1.0 / c.data.retime)));
+        for (size_t i = 0; i < n; i += every) lines.push_back(data::retimed_caption(lines[i], (i / every) % 2 == 0));
+      }
       text::SentencePieceTrainOptions o;
       o.out = tok_path;
       o.vocab_size = static_cast<int>(c.model.text_vocab_size);

@@ -24,6 +24,7 @@ struct EvaluatorDataSection {
   int64_t val_batch = 96;          // R-precision pool at validation (InterGen: 96)
   int64_t val_clips = 0;
   std::string clip_vocab;          // clip_bpe: CLIP's bpe_simple_vocab_16e6.txt.gz
+  double retime = 0.0;             // share of training clips played slower or faster, their captions saying so
   EvaluatorDataSection() {
     loader.batch_size = 64;
     loader.drop_last = true;
@@ -36,6 +37,11 @@ struct EvaluatorDataSection {
     loader.visit(v);
     v.key("val_batch", val_batch, "pairs ranked against each other in the validation R-precision", opt().min(2));
     v.key("val_clips", val_clips, "validation clips; 0 = the whole val split", opt().min(0));
+    v.key("retime", retime,
+          "share of training clips played 1.5 times slower or faster (half each; slower only where it fits "
+          "model.max_frames), with 'They move slowly.' / 'They move quickly.' after their caption, the words of "
+          "the speed edits of `vimo data conversations`; 0 = off",
+          opt().min(0.0).max(1.0));
     v.key("clip_vocab", clip_vocab, "model.text_tokenizer=clip_bpe: CLIP's merges file bpe_simple_vocab_16e6.txt.gz");
   }
 };
