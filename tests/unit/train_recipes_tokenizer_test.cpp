@@ -1,6 +1,8 @@
 // Stage-1 recipe: N steps straight vs N/2, stop, resume, N/2 give identical weights (EMA codebooks,
 // quantizer dropout and the WindowLoader's prefetched windows included); the task's data state is
-// the loader's; evaluation numbers; the weights carry every architecture key.
+// the loader's; evaluation numbers; the weights carry every architecture key. The evaluator recipe's
+// data.retime on one batch: the drawn clips equal motion::retime_features of their frames (normalized
+// back), padded and measured per clip, with the speed words in their caption; the others untouched.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,6 +16,9 @@
 #include "vimo/core/error.h"
 #include "vimo/core/run.h"
 #include "vimo/motion/features.h"
+#include "vimo/data/augment.h"
+#include "vimo/motion/synth.h"
+#include "vimo/train/recipes/evaluator.h"
 #include "vimo/train/recipes/tokenizer.h"
 #include "vimo/train/setup.h"
 
@@ -176,4 +181,77 @@ TEST(TrainRecipesTokenizer, EvaluateMeasuresJointErrorInMillimetres) {
   EXPECT_NEAR(r.mpjpe_by_layers_mm[1], r.mpjpe_mm, 1e-3 * ref);
   EXPECT_EQ(r.frames, 24);
   for (double u : r.usage) EXPECT_TRUE(u > 0 && u <= 1);
+}
+
+TEST(EvaluatorRetime, DrawnClipsAreRetimedSkeletonsWithTheSpeedWords) {
+  // Three clips of different lengths (one a single person) in a padded batch, a non-trivial normalizer.
+  std::vector<torch::Tensor> feats;
+  for (int k = 0; k < 3; ++k) {
+    auto c = motion::synth_clip(5, k);
+    feats.push_back(motion::joints_to_features({c.joints.select(1, 0), c.joints.select(1, 1)}).narrow(0, 0, 60 + 30 * k));
+  }
+  feats[2].select(1, 1).zero_();
+  const auto norm = data::Normalizer(torch::rand({262}) * 0.1, torch::rand({262}) + 0.5);
+  data::ClipBatch b;
+  const int64_t B = 3, T = feats[2].size(0);
+  b.motion = torch::zeros({B, T, 2, 262});
+  std::vector<int64_t> len, persons = {2, 2, 1};
+  for (int64_t i = 0; i < B; ++i) {
+    const auto n = feats[static_cast<size_t>(i)].size(0);
+    auto x = norm.normalize(feats[static_cast<size_t>(i)]);
+    if (persons[static_cast<size_t>(i)] == 1) x.select(1, 1).zero_();
+    b.motion[i].narrow(0, 0, n).copy_(x);
+    len.push_back(n);
+  }
+  b.lengths = torch::tensor(len, torch::kLong);
+  b.persons = torch::tensor(persons, torch::kLong);
+  const std::vector<std::string> base = {"one", "two", "three"};
+
+  // share 1: every clip retimed, slower or faster, the caption telling which.
+  auto m = b.motion.clone();
+  auto caps = base;
+  auto lengths = train::retime_batch(b, norm, 1.0, 300, 7, m, caps);
+  int slower = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& cap = caps[static_cast<size_t>(i)];
+    const bool slow = cap == data::retimed_caption(base[static_cast<size_t>(i)], true);
+    ASSERT_TRUE(slow || cap == data::retimed_caption(base[static_cast<size_t>(i)], false)) << cap;
+    slower += slow;
+    const auto p = persons[static_cast<size_t>(i)];
+    auto want = norm.normalize(motion::retime_features(feats[static_cast<size_t>(i)].narrow(1, 0, p),
+                                                       slow ? data::kRetimeFactor : 1.0 / data::kRetimeFactor));
+    const int64_t n = lengths[i].item<int64_t>();
+    ASSERT_EQ(n, want.size(0)) << i;
+    EXPECT_NEAR(static_cast<double>(n), len[static_cast<size_t>(i)] * (slow ? 1.5 : 1.0 / 1.5), 2.0) << i;
+    EXPECT_TRUE(torch::allclose(m[i].narrow(0, 0, n).narrow(1, 0, p), want, 1e-5, 1e-5)) << i;
+    EXPECT_EQ(m[i].narrow(0, n, m.size(1) - n).abs().sum().item<double>(), 0.0) << "padding of clip " << i;
+    if (p == 1) EXPECT_EQ(m[i].select(1, 1).abs().sum().item<double>(), 0.0);
+  }
+  EXPECT_EQ(m.size(1), lengths.max().item<int64_t>());
+  // The same seed draws the same; another seed over many batches draws both directions.
+  auto m2 = b.motion.clone();
+  auto caps2 = base;
+  train::retime_batch(b, norm, 1.0, 300, 7, m2, caps2);
+  EXPECT_EQ(caps2, caps);
+  EXPECT_TRUE(torch::equal(m2, m));
+  for (uint64_t s = 0; s < 8; ++s) {
+    auto m3 = b.motion.clone();
+    auto c3 = base;
+    train::retime_batch(b, norm, 1.0, 300, s, m3, c3);
+    for (int64_t i = 0; i < B; ++i) slower += c3[static_cast<size_t>(i)] == data::retimed_caption(base[static_cast<size_t>(i)], true);
+  }
+  EXPECT_GT(slower, 3);
+  EXPECT_LT(slower, 24);
+  // Slower only where it fits: with max_frames below 1.5 x every length (60, 90, 120), all are faster.
+  auto m4 = b.motion.clone();
+  auto c4 = base;
+  train::retime_batch(b, norm, 1.0, 80, 3, m4, c4);
+  for (int64_t i = 0; i < B; ++i) EXPECT_EQ(c4[static_cast<size_t>(i)], data::retimed_caption(base[static_cast<size_t>(i)], false));
+  // share 0: nothing changes.
+  auto m0 = b.motion.clone();
+  auto c0 = base;
+  auto l0 = train::retime_batch(b, norm, 0.0, 300, 7, m0, c0);
+  EXPECT_EQ(c0, base);
+  EXPECT_TRUE(torch::equal(m0, b.motion));
+  EXPECT_TRUE(torch::equal(l0, b.lengths));
 }

@@ -67,7 +67,10 @@ class EvaluatorTask : public Task {
       VIMO_CHECK(!cs.empty(), "clip '" + b.ids[i] + "' of '" + c_.data.packed + "' has no caption");
       caps.push_back(cs[core::below(rng, cs.size())]);
     }
-    const auto lengths = c_.data.retime > 0 ? retime(b, m, caps) : b.lengths;
+    const auto lengths = c_.data.retime > 0 ? retime_batch(b, ev_.normalizer, c_.data.retime, o.max_frames,
+                                                           core::derive_seed(c_.run.seed, kRetimeStream, (b.epoch << 32) + b.cursor),
+                                                           m, caps)
+                                            : b.lengths;
     // Two clips drawn with the same caption text are not negatives of each other (InterCLIP counts
     // them as such; synthetic captions repeat often enough for it to matter).
     auto same = torch::zeros({B, B}, torch::kBool);
@@ -101,46 +104,6 @@ class EvaluatorTask : public Task {
 
   nlohmann::json data_state() const override { return loader_->state(); }
 
-  // data.retime: a drawn share of the batch played 1.5 times slower or faster (the skeleton retimed,
-  // motion::retime_features), the caption saying so; m [B, T, P, F] normalized is rebuilt and the
-  // new lengths [B] returned.
-  torch::Tensor retime(const data::ClipBatch& b, torch::Tensor& m, std::vector<std::string>& caps) {
-    const auto& o = ev_.model->options();
-    std::mt19937_64 rng(core::derive_seed(c_.run.seed, kRetimeStream, (b.epoch << 32) + b.cursor));
-    const int64_t B = m.size(0), P = m.size(2);
-    std::vector<torch::Tensor> clips(static_cast<size_t>(B));
-    int64_t longest = 0;
-    bool any = false;
-    for (int64_t i = 0; i < B; ++i) {
-      const int64_t L = std::min<int64_t>(b.lengths[i].item<int64_t>(), m.size(1));
-      auto x = m[i].narrow(0, 0, L);  // [L, P, F]
-      const bool draw = core::uniform01(rng) < c_.data.retime;
-      const bool slower = core::uniform01(rng) < 0.5 && L * data::kRetimeFactor <= static_cast<double>(o.max_frames);
-      if (draw && L >= 8) {
-        const int64_t persons = b.persons[i].item<int64_t>();
-        auto raw = ev_.normalizer.denormalize(x.narrow(1, 0, persons));
-        auto y = ev_.normalizer.normalize(
-            motion::retime_features(raw, slower ? data::kRetimeFactor : 1.0 / data::kRetimeFactor));
-        y = y.narrow(0, 0, std::min<int64_t>(y.size(0), o.max_frames));
-        if (persons < P) y = torch::cat({y, torch::zeros({y.size(0), P - persons, y.size(2)}, y.options())}, 1);
-        x = y.to(m.dtype());
-        caps[static_cast<size_t>(i)] = data::retimed_caption(caps[static_cast<size_t>(i)], slower);
-        any = true;
-      }
-      clips[static_cast<size_t>(i)] = x;
-      longest = std::max(longest, x.size(0));
-    }
-    if (!any) return b.lengths;
-    auto out = torch::zeros({B, longest, P, m.size(3)}, m.options());
-    std::vector<int64_t> lengths(static_cast<size_t>(B));
-    for (int64_t i = 0; i < B; ++i) {
-      const auto& x = clips[static_cast<size_t>(i)];
-      out[i].narrow(0, 0, x.size(0)).copy_(x);
-      lengths[static_cast<size_t>(i)] = x.size(0);
-    }
-    m = out;
-    return torch::tensor(lengths, torch::kLong);
-  }
   void load_data_state(const nlohmann::json& s) override { loader_->load_state(s); }
 
  private:
@@ -153,6 +116,44 @@ class EvaluatorTask : public Task {
 };
 
 }  // namespace
+
+torch::Tensor retime_batch(const data::ClipBatch& b, const data::Normalizer& norm, double share, int64_t max_frames,
+                           uint64_t seed, torch::Tensor& m, std::vector<std::string>& caps) {
+  std::mt19937_64 rng(seed);
+  const int64_t B = m.size(0), P = m.size(2);
+  VIMO_CHECK(static_cast<int64_t>(caps.size()) == B && b.lengths.size(0) == B, "retime_batch: one caption and length per clip");
+  std::vector<torch::Tensor> clips(static_cast<size_t>(B));
+  int64_t longest = 0;
+  bool any = false;
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t L = std::min<int64_t>(b.lengths[i].item<int64_t>(), m.size(1));
+    auto x = m[i].narrow(0, 0, L);  // [L, P, F]
+    const bool draw = core::uniform01(rng) < share;
+    const bool slower = core::uniform01(rng) < 0.5 && L * data::kRetimeFactor <= static_cast<double>(max_frames);
+    if (draw && L >= 8) {
+      const int64_t persons = b.persons[i].item<int64_t>();
+      auto raw = norm.denormalize(x.narrow(1, 0, persons));
+      auto y = norm.normalize(motion::retime_features(raw, slower ? data::kRetimeFactor : 1.0 / data::kRetimeFactor));
+      y = y.narrow(0, 0, std::min<int64_t>(y.size(0), max_frames));
+      if (persons < P) y = torch::cat({y, torch::zeros({y.size(0), P - persons, y.size(2)}, y.options())}, 1);
+      x = y.to(m.dtype());
+      caps[static_cast<size_t>(i)] = data::retimed_caption(caps[static_cast<size_t>(i)], slower);
+      any = true;
+    }
+    clips[static_cast<size_t>(i)] = x;
+    longest = std::max(longest, x.size(0));
+  }
+  if (!any) return b.lengths;
+  auto out = torch::zeros({B, longest, P, m.size(3)}, m.options());
+  std::vector<int64_t> lengths(static_cast<size_t>(B));
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& x = clips[static_cast<size_t>(i)];
+    out[i].narrow(0, 0, x.size(0)).copy_(x);
+    lengths[static_cast<size_t>(i)] = x.size(0);
+  }
+  m = out;
+  return torch::tensor(lengths, torch::kLong);
+}
 
 std::map<std::string, double> retrieval_scores(const torch::Tensor& text, const torch::Tensor& motion, int64_t pool,
                                                int64_t seed) {

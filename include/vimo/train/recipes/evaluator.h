@@ -68,6 +68,13 @@ struct EvaluatorConfig {
   }
 };
 
+// data.retime on one training batch: each clip, with probability `share` (drawn from `seed`), is played
+// 1.5 times slower (where that fits max_frames) or faster, half each (motion::retime_features on the
+// denormalized frames of its persons), and its caption gets the speed words (data::retimed_caption).
+// m [B, T, P, F] normalized is rebuilt (zero past each length); returns the lengths [B].
+torch::Tensor retime_batch(const data::ClipBatch& b, const data::Normalizer& norm, double share, int64_t max_frames,
+                           uint64_t seed, torch::Tensor& m, std::vector<std::string>& caps);
+
 // R-precision top-1..3 and MM-Dist of matched text/motion embeddings [N, D] in consecutive pools of
 // `pool` rows (the last partial pool dropped unless it is the only one), and the same with the text
 // rows in a fixed random order (the shuffled-caption control, near k/pool).
