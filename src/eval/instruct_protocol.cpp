@@ -313,10 +313,17 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
     else j["meteor_note"] = cs.meteor_note;
   }
   ojson story = {{"valid_next_rate", rate(story_valid, story_n)}, {"exact_next_rate", rate(story_exact, story_n)}};
-  j["rows"] = {{"editing", editing}, {"source_unedited", source}, {"source_tokenized", copy}, {"edited_tokenized", truth_tok}};
-  if (!truth.empty()) j["rows"]["edited_true"] = truth;
-  j["rows"]["reasoning"] = reasoning;
-  j["rows"]["story"] = story;
+  // Rows of the tasks the split holds (a reasoning-only set has no editing rows, not rows of zeros).
+  j["rows"] = ojson::object();
+  if (edit_n > 0) {
+    j["rows"]["editing"] = editing;
+    j["rows"]["source_unedited"] = source;
+    j["rows"]["source_tokenized"] = copy;
+    j["rows"]["edited_tokenized"] = truth_tok;
+    if (!truth.empty()) j["rows"]["edited_true"] = truth;
+  }
+  if (reason_n > 0) j["rows"]["reasoning"] = reasoning;
+  if (story_n > 0) j["rows"]["story"] = story;
   ojson pe = ojson::object();
   for (const auto& [k, v] : per_edit) {
     auto share = [](int64_t hits, int64_t n) { return static_cast<double>(hits) / static_cast<double>(std::max<int64_t>(1, n)); };

@@ -27,8 +27,9 @@ struct InstructEvalOptions {
   std::string out;            // default <run>/eval/instruct_<split>.json (markdown beside it)
 };
 
-// Writes the JSON ({"task": "instruct", "split", "rows": {"editing", "source_unedited", "reasoning",
-// "story"}, "per_edit", "counts", ...}, each metric {"mean", "ci95"}) and its markdown; returns it.
+// Writes the JSON ({"task": "instruct", "split", "rows": {"editing", "source_unedited", "source_tokenized",
+// "edited_tokenized", "edited_true", "reasoning", "story"}, "per_edit", "per_reasoning_form", "counts", ...},
+// each metric {"mean", "ci95"}; only the rows of tasks the split holds) and its markdown; returns it.
 nlohmann::ordered_json evaluate_instruct(const InstructEvalOptions& o);
 
 }  // namespace vimo::eval
