@@ -320,13 +320,14 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
     j["rows"]["source_unedited"] = source;
     j["rows"]["source_tokenized"] = copy;
     j["rows"]["edited_tokenized"] = truth_tok;
-    if (!truth.empty()) j["rows"]["edited_true"] = truth;
+    j["rows"]["edited_true"] = truth;  // made with the embeddings of every editing case
   }
   if (reason_n > 0) j["rows"]["reasoning"] = reasoning;
   if (story_n > 0) j["rows"]["story"] = story;
+  // Per-kind and per-form shares (no interval: the counts beside them).
+  auto share = [](int64_t hits, int64_t n) { return static_cast<double>(hits) / static_cast<double>(std::max<int64_t>(1, n)); };
   ojson pe = ojson::object();
   for (const auto& [k, v] : per_edit) {
-    auto share = [](int64_t hits, int64_t n) { return static_cast<double>(hits) / static_cast<double>(std::max<int64_t>(1, n)); };
     pe[k] = {{"cases", v[0]}, {"closer_than_source_rate", share(v[1], v[0])}, {"closer_than_copy_rate", share(v[3], v[0])},
              {"edited_tokenized_closer_than_source_rate", share(v[4], v[0])}, {"no_motion", v[2]}};
     // Caption preference per kind: of the model's motions, of the tokenized and of the true edited scenes.
@@ -338,7 +339,7 @@ ojson evaluate_instruct(const InstructEvalOptions& o) {
   }
   j["per_edit"] = pe;
   ojson pf = ojson::object();
-  for (const auto& [k, v] : per_form) pf[k] = {{"cases", v[0]}, {"accuracy", static_cast<double>(v[1]) / std::max<int64_t>(1, v[0])}};
+  for (const auto& [k, v] : per_form) pf[k] = {{"cases", v[0]}, {"accuracy", share(v[1], v[0])}};
   j["per_reasoning_form"] = pf;
   j["counts"] = {{"editing", edit_n}, {"editing_without_motion", no_motion}, {"reasoning", reason_n}, {"story", story_n},
                  {"dropped_turns", dropped}};

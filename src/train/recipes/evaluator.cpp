@@ -103,7 +103,6 @@ class EvaluatorTask : public Task {
   }
 
   nlohmann::json data_state() const override { return loader_->state(); }
-
   void load_data_state(const nlohmann::json& s) override { loader_->load_state(s); }
 
  private:
